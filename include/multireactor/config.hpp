@@ -1,0 +1,65 @@
+// Server configuration: one table of options, three sources.
+//
+// Contract: every option has one flat name used in all three sources — the config file
+// (`name = value`, INI style, from --config FILE or MR_CONFIG), the environment (`MR_` + upper-case
+// name) and the command line (`--name value`). Later sources win: file < environment < command
+// line. parse_server_options() never exits and never throws: it returns what to do (run, print
+// and exit 0, or print one error line and exit 2). An error line names the key, the offending
+// value, where it came from and what is allowed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mr {
+
+struct ServerConfig {
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 9999;
+  unsigned workers = 0;  // 0 = the CPUs this process may use (affinity and cgroup quota)
+  int backlog = 4096;
+  std::uint64_t max_connections = 100000;
+  std::uint64_t high_water_mark = 1024 * 1024;  // bytes of pending output per connection
+  bool tcp_nodelay = true;
+  std::string log_level = "info";
+  std::string log_file;  // empty = stderr only
+  unsigned stats_interval_s = 0;
+
+  std::string config_file;  // the file the options came from, if any (re-read on SIGHUP)
+};
+
+struct ConfigOutcome {
+  enum class Action { kRun, kExitSuccess, kExitError };
+  Action action = Action::kRun;
+  ServerConfig config;
+  bool check_only = false;  // --check-config: validate, print a line, exit 0
+  std::string message;      // text to print for kExitSuccess (stdout) / kExitError (stderr)
+};
+
+// Parses argv and envp (a null-terminated `NAME=value` array, as `environ`).
+ConfigOutcome parse_server_options(int argc, const char* const* argv, const char* const* envp);
+
+// Reads only the config file `path` into name -> value (for SIGHUP). Returns false and sets
+// `error` when the file is missing, unreadable or has an unknown key.
+bool read_config_file(const std::string& path, std::map<std::string, std::string>& values,
+                      std::string& error);
+
+// Applies one `name = value` to `config`. Returns "" or the error line.
+std::string apply_option(ServerConfig& config, const std::string& name, const std::string& value,
+                         const std::string& source);
+
+// Renders `config` back as name -> value text (the same spelling the parser accepts).
+std::map<std::string, std::string> describe(const ServerConfig& config);
+
+// The names of every option in the table, in table order.
+std::vector<std::string> option_names();
+
+// The --help text.
+std::string help_text();
+
+// The project version, e.g. "0.1.0".
+const char* version_string();
+
+}  // namespace mr

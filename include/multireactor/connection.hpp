@@ -1,0 +1,28 @@
+// One echo connection's state, as its worker keeps it.
+//
+// Contract: a Connection lives in its worker's ConnectionTable slot and is touched only on that
+// worker's thread. The epoll key of a connection is (generation << 32 | slot), so an event that
+// was queued for a connection already closed (and whose slot may be in use again) carries an old
+// generation and is recognised as stale. An idle connection holds no buffer memory.
+#pragma once
+
+#include <cstdint>
+
+#include "multireactor/output_buffer.hpp"
+
+namespace mr {
+
+struct Connection {
+  int fd = -1;
+  std::uint32_t slot = 0;
+  std::uint32_t generation = 0;
+  std::uint32_t interest = 0;        // the epoll events currently registered
+  bool reading_paused = false;       // output above the high-water mark: EPOLLIN dropped
+  bool peer_closed_write = false;    // read returned 0: send what is pending, then close
+  OutputBuffer pending;              // bytes the kernel did not take yet
+
+  std::uint64_t key() const { return (std::uint64_t{generation} << 32) | slot; }
+  bool open() const { return fd >= 0; }
+};
+
+}  // namespace mr

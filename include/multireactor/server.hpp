@@ -1,0 +1,47 @@
+// The echo server: the acceptor, the workers, and their life cycle.
+//
+// Contract: start() binds the listening socket (throws std::system_error when it cannot) and
+// starts one acceptor thread plus `workers` worker threads. stop() stops accepting first, then
+// stops every worker (each closes its connections) and joins all threads; it is idempotent and
+// is called by the destructor. stats() may be called from any thread at any time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "multireactor/acceptor.hpp"
+#include "multireactor/config.hpp"
+#include "multireactor/stats.hpp"
+#include "multireactor/worker.hpp"
+
+namespace mr {
+
+class Server {
+ public:
+  explicit Server(ServerConfig config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void start();
+  void stop();
+
+  std::uint16_t port() const { return port_; }
+  unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+  const ServerConfig& config() const { return config_; }
+
+  // Thread-safe.
+  std::vector<WorkerStatsSnapshot> worker_stats() const;
+  AcceptorStatsSnapshot acceptor_stats() const;
+  Acceptor& acceptor() { return *acceptor_; }
+
+ private:
+  ServerConfig config_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<Acceptor> acceptor_;
+  std::uint16_t port_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace mr

@@ -1,0 +1,32 @@
+// Facts about the process and the machine it runs on, read from /proc, /sys and rlimits.
+//
+// Contract: every function returns a best effort answer and never throws; none is used on the
+// data path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace mr {
+
+// CPUs this process may use: the affinity mask, lowered by a cgroup v2 `cpu.max` or v1 CFS quota
+// (rounded up), never below 1.
+unsigned usable_cpu_count();
+
+struct FileLimit {
+  std::uint64_t soft_before = 0;
+  std::uint64_t soft = 0;
+  std::uint64_t hard = 0;
+};
+// Raises RLIMIT_NOFILE's soft limit to the hard limit.
+FileLimit raise_file_limit();
+
+struct ProcessUsage {
+  std::uint64_t rss_bytes = 0;
+  std::uint64_t open_fds = 0;
+  double cpu_user_s = 0;
+  double cpu_system_s = 0;
+};
+ProcessUsage process_usage();
+
+}  // namespace mr

@@ -1,0 +1,332 @@
+#include "multireactor/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#ifndef MR_VERSION
+#define MR_VERSION "0.0.0"
+#endif
+
+namespace po = boost::program_options;
+
+namespace mr {
+namespace {
+
+// Each setter returns "" when `value` is acceptable, otherwise the text saying what is allowed.
+using Setter = std::function<std::string(ServerConfig&, const std::string&)>;
+
+struct OptionSpec {
+  const char* name;
+  const char* default_value;
+  const char* help;
+  Setter set;
+};
+
+template <typename T>
+Setter integer(T ServerConfig::*field, std::uint64_t lo, std::uint64_t hi) {
+  return [field, lo, hi](ServerConfig& c, const std::string& v) -> std::string {
+    std::uint64_t parsed = 0;
+    const char* end = v.data() + v.size();
+    auto [ptr, ec] = std::from_chars(v.data(), end, parsed);
+    if (v.empty() || ec != std::errc() || ptr != end || parsed < lo || parsed > hi) {
+      return fmt::format("an integer from {} to {}", lo, hi);
+    }
+    c.*field = static_cast<T>(parsed);
+    return "";
+  };
+}
+
+Setter boolean(bool ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string& v) -> std::string {
+    std::string lower = v;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") {
+      c.*field = true;
+    } else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") {
+      c.*field = false;
+    } else {
+      return "true or false (also yes/no, on/off, 1/0)";
+    }
+    return "";
+  };
+}
+
+Setter one_of(std::string ServerConfig::*field, std::initializer_list<const char*> allowed) {
+  std::vector<std::string> choices(allowed.begin(), allowed.end());
+  return [field, choices](ServerConfig& c, const std::string& v) -> std::string {
+    if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
+      std::string list;
+      for (const auto& choice : choices) list += (list.empty() ? "" : "|") + choice;
+      return "one of " + list;
+    }
+    c.*field = v;
+    return "";
+  };
+}
+
+Setter ip_address(std::string ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string& v) -> std::string {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, v.c_str(), buf) != 1 && inet_pton(AF_INET6, v.c_str(), buf) != 1) {
+      return "a numeric IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::)";
+    }
+    c.*field = v;
+    return "";
+  };
+}
+
+Setter any_text(std::string ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string& v) -> std::string {
+    c.*field = v;
+    return "";
+  };
+}
+
+const std::vector<OptionSpec>& option_table() {
+  static const std::vector<OptionSpec> table = {
+      {"bind", "0.0.0.0", "address the echo listener binds to", ip_address(&ServerConfig::bind)},
+      {"port", "9999", "echo port; 0 picks a free port (logged at start)",
+       integer(&ServerConfig::port, 0, 65535)},
+      {"workers", "0", "worker threads; 0 = one per CPU this process may use",
+       integer(&ServerConfig::workers, 0, 256)},
+      {"backlog", "4096", "listen(2) backlog", integer(&ServerConfig::backlog, 1, 1 << 20)},
+      {"max_connections", "100000",
+       "connections held at once; beyond it new ones are accepted and closed",
+       integer(&ServerConfig::max_connections, 1, 10'000'000)},
+      {"high_water_mark", "1048576",
+       "bytes of pending output per connection before the server stops reading from it",
+       integer(&ServerConfig::high_water_mark, 1024, 1ULL << 30)},
+      {"tcp_nodelay", "true", "set TCP_NODELAY on echo connections",
+       boolean(&ServerConfig::tcp_nodelay)},
+      {"log_level", "info", "trace|debug|info|warn|error|critical|off",
+       one_of(&ServerConfig::log_level,
+              {"trace", "debug", "info", "warn", "error", "critical", "off"})},
+      {"log_file", "", "also log to this file (empty = stderr only)",
+       any_text(&ServerConfig::log_file)},
+      {"stats_interval_s", "0", "seconds between aggregated stats log lines; 0 = off",
+       integer(&ServerConfig::stats_interval_s, 0, 86400)},
+  };
+  return table;
+}
+
+const OptionSpec* find_option(const std::string& name) {
+  for (const auto& spec : option_table()) {
+    if (name == spec.name) return &spec;
+  }
+  return nullptr;
+}
+
+po::options_description table_description() {
+  po::options_description desc("Server options (file key, MR_<NAME> variable, --name flag)");
+  for (const auto& spec : option_table()) {
+    desc.add_options()(spec.name, po::value<std::string>()->default_value(spec.default_value),
+                       spec.help);
+  }
+  return desc;
+}
+
+po::options_description command_description() {
+  po::options_description desc("Commands");
+  desc.add_options()("help", "print this help and exit")("version", "print the version and exit")(
+      "check-config", "validate the configuration, print it, and exit")(
+      "config", po::value<std::string>(), "read options from this INI-style file");
+  return desc;
+}
+
+// Options explicitly present in one source, in order, with the source's label.
+struct SourceValues {
+  std::string label;
+  std::vector<std::pair<std::string, std::string>> values;
+};
+
+std::string env_name(const std::string& name) {
+  std::string upper = "MR_";
+  for (char ch : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return upper;
+}
+
+}  // namespace
+
+const char* version_string() { return MR_VERSION; }
+
+std::string apply_option(ServerConfig& config, const std::string& name, const std::string& value,
+                         const std::string& source) {
+  const OptionSpec* spec = find_option(name);
+  if (spec == nullptr) return fmt::format("config error: unknown key '{}' ({})", name, source);
+  std::string allowed = spec->set(config, value);
+  if (allowed.empty()) return "";
+  return fmt::format("config error: {} = '{}' ({}): expected {}", name, value, source, allowed);
+}
+
+std::vector<std::string> option_names() {
+  std::vector<std::string> names;
+  for (const auto& spec : option_table()) names.emplace_back(spec.name);
+  return names;
+}
+
+std::map<std::string, std::string> describe(const ServerConfig& c) {
+  return {
+      {"bind", c.bind},
+      {"port", std::to_string(c.port)},
+      {"workers", std::to_string(c.workers)},
+      {"backlog", std::to_string(c.backlog)},
+      {"max_connections", std::to_string(c.max_connections)},
+      {"high_water_mark", std::to_string(c.high_water_mark)},
+      {"tcp_nodelay", c.tcp_nodelay ? "true" : "false"},
+      {"log_level", c.log_level},
+      {"log_file", c.log_file},
+      {"stats_interval_s", std::to_string(c.stats_interval_s)},
+  };
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  out << "echo-server " << MR_VERSION << " - multi-reactor TCP echo server\n\n"
+      << "Usage: echo-server [--config FILE] [--name value ...]\n"
+      << "Every option can be set in the config file (name = value), as an environment\n"
+      << "variable MR_<NAME> (e.g. MR_WORKERS=8) or on the command line (--name value);\n"
+      << "later sources win: file < environment < command line.\n\n";
+  out << command_description() << "\n" << table_description();
+  return out.str();
+}
+
+bool read_config_file(const std::string& path, std::map<std::string, std::string>& values,
+                      std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = fmt::format("config error: config file '{}' cannot be opened", path);
+    return false;
+  }
+  try {
+    po::options_description desc = table_description();
+    po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/false);
+    for (const auto& opt : parsed.options) {
+      if (!opt.value.empty()) values[opt.string_key] = opt.value.front();
+    }
+  } catch (const po::unknown_option& e) {
+    error = fmt::format("config error: unknown key '{}' (config file {})", e.get_option_name(),
+                        path);
+    return false;
+  } catch (const po::error& e) {
+    error = fmt::format("config error: config file {}: {}", path, e.what());
+    return false;
+  }
+  return true;
+}
+
+ConfigOutcome parse_server_options(int argc, const char* const* argv, const char* const* envp) {
+  ConfigOutcome outcome;
+  auto fail = [&outcome](std::string message) {
+    outcome.action = ConfigOutcome::Action::kExitError;
+    outcome.message = std::move(message);
+    return outcome;
+  };
+
+  po::options_description all;
+  all.add(command_description()).add(table_description());
+
+  SourceValues cli{"command line", {}};
+  po::variables_map commands;
+  try {
+    po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
+    po::store(parsed, commands);
+    for (const auto& opt : parsed.options) {
+      if (opt.unregistered || opt.value.empty() || opt.string_key == "config") continue;
+      cli.values.emplace_back(opt.string_key, opt.value.front());
+    }
+  } catch (const po::unknown_option& e) {
+    return fail(fmt::format("config error: unknown option '{}' (command line); see --help",
+                            e.get_option_name()));
+  } catch (const po::error& e) {
+    return fail(fmt::format("config error: {} (command line); see --help", e.what()));
+  }
+
+  if (commands.count("help")) {
+    outcome.action = ConfigOutcome::Action::kExitSuccess;
+    outcome.message = help_text();
+    return outcome;
+  }
+  if (commands.count("version")) {
+    outcome.action = ConfigOutcome::Action::kExitSuccess;
+    outcome.message = fmt::format("echo-server {}\n", MR_VERSION);
+    return outcome;
+  }
+  outcome.check_only = commands.count("check-config") > 0;
+
+  // The environment: MR_<NAME> for every option in the table, and MR_CONFIG. Any other MR_
+  // variable is a typo of ours to report, not to ignore.
+  SourceValues env{"environment", {}};
+  std::string config_path;
+  if (commands.count("config")) config_path = commands["config"].as<std::string>();
+  std::string env_config_path;
+  for (const char* const* entry = envp; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string kv = *entry;
+    if (kv.rfind("MR_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = kv.substr(0, eq);
+    std::string value = kv.substr(eq + 1);
+    if (key == "MR_CONFIG") {
+      env_config_path = value;
+      continue;
+    }
+    bool known = false;
+    for (const auto& spec : option_table()) {
+      if (env_name(spec.name) == key) {
+        env.values.emplace_back(spec.name, value);
+        known = true;
+        break;
+      }
+    }
+    if (!known) {
+      return fail(fmt::format(
+          "config error: unknown environment variable {} (options are MR_<NAME>, e.g. MR_WORKERS)",
+          key));
+    }
+  }
+  if (config_path.empty()) config_path = env_config_path;
+
+  SourceValues file{"config file " + config_path, {}};
+  if (!config_path.empty()) {
+    std::map<std::string, std::string> values;
+    std::string error;
+    if (!read_config_file(config_path, values, error)) return fail(error);
+    // Keep the file's own order for error messages: apply in table order.
+    for (const auto& spec : option_table()) {
+      auto it = values.find(spec.name);
+      if (it != values.end()) file.values.emplace_back(it->first, it->second);
+    }
+    outcome.config.config_file = config_path;
+  }
+
+  for (const SourceValues* source : {&file, &env, &cli}) {
+    for (const auto& [name, value] : source->values) {
+      std::string label = source->label;
+      if (source == &env) label = "environment " + env_name(name);
+      std::string error = apply_option(outcome.config, name, value, label);
+      if (!error.empty()) return fail(error);
+    }
+  }
+  if (outcome.check_only) {
+    outcome.action = ConfigOutcome::Action::kExitSuccess;
+    std::string text = "config ok\n";
+    for (const auto& name : option_names()) {
+      text += fmt::format("{} = {}\n", name, describe(outcome.config)[name]);
+    }
+    outcome.message = text;
+  }
+  return outcome;
+}
+
+}  // namespace mr

@@ -1,0 +1,37 @@
+#include "multireactor/connection_table.hpp"
+
+namespace mr {
+
+Connection* ConnectionTable::acquire(int fd) {
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    if (slot_count_ % kPageSlots == 0) {
+      pages_.push_back(std::make_unique<Connection[]>(kPageSlots));
+      free_slots_.reserve(pages_.size() * kPageSlots);
+    }
+    slot = slot_count_++;
+  }
+  Connection& c = at(slot);
+  c.fd = fd;
+  c.slot = slot;
+  c.generation += 1;
+  c.interest = 0;
+  c.reading_paused = false;
+  c.peer_closed_write = false;
+  ++active_;
+  return &c;
+}
+
+void ConnectionTable::release(Connection* connection) {
+  connection->pending.release();
+  connection->fd = -1;
+  // Bumped here too, so an event already queued for this slot is stale even before reuse.
+  connection->generation += 1;
+  free_slots_.push_back(connection->slot);
+  --active_;
+}
+
+}  // namespace mr
