@@ -116,6 +116,21 @@ const std::vector<OptionSpec>& option_table() {
        any_text(&ServerConfig::log_file)},
       {"stats_interval_s", "0", "seconds between aggregated stats log lines; 0 = off",
        integer(&ServerConfig::stats_interval_s, 0, 86400)},
+      {"log_format", "text", "text|json (json: one object per line)",
+       one_of(&ServerConfig::log_format, {"text", "json"})},
+      {"log_file_max_bytes", "10485760", "rotate log_file when it reaches this size",
+       integer(&ServerConfig::log_file_max_bytes, 4096, 1ULL << 40)},
+      {"log_file_count", "3", "rotated log files kept besides the current one",
+       integer(&ServerConfig::log_file_count, 1, 1000)},
+      {"admin_bind", "127.0.0.1", "address of the admin HTTP listener (/healthz, /stats, ...)",
+       ip_address(&ServerConfig::admin_bind)},
+      {"admin_port", "9100", "admin HTTP port; 0 = no admin listener",
+       integer(&ServerConfig::admin_port, 0, 65535)},
+      {"idle_timeout_ms", "0", "close a connection idle this long in both directions; 0 = off",
+       integer(&ServerConfig::idle_timeout_ms, 0, 86'400'000)},
+      {"shutdown_timeout_ms", "5000",
+       "on SIGTERM, how long workers may flush pending output before closing the rest",
+       integer(&ServerConfig::shutdown_timeout_ms, 0, 3'600'000)},
   };
   return table;
 }
@@ -187,6 +202,13 @@ std::map<std::string, std::string> describe(const ServerConfig& c) {
       {"log_level", c.log_level},
       {"log_file", c.log_file},
       {"stats_interval_s", std::to_string(c.stats_interval_s)},
+      {"log_format", c.log_format},
+      {"log_file_max_bytes", std::to_string(c.log_file_max_bytes)},
+      {"log_file_count", std::to_string(c.log_file_count)},
+      {"admin_bind", c.admin_bind},
+      {"admin_port", std::to_string(c.admin_port)},
+      {"idle_timeout_ms", std::to_string(c.idle_timeout_ms)},
+      {"shutdown_timeout_ms", std::to_string(c.shutdown_timeout_ms)},
   };
 }
 

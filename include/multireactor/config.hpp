@@ -26,6 +26,15 @@ struct ServerConfig {
   std::string log_level = "info";
   std::string log_file;  // empty = stderr only
   unsigned stats_interval_s = 0;
+  std::string log_format = "text";  // text | json
+  std::uint64_t log_file_max_bytes = 10 * 1024 * 1024;
+  unsigned log_file_count = 3;
+
+  std::string admin_bind = "127.0.0.1";
+  std::uint16_t admin_port = 9100;  // 0 = no admin listener
+
+  std::uint64_t idle_timeout_ms = 0;  // 0 = connections may stay idle forever
+  std::uint64_t shutdown_timeout_ms = 5000;
 
   std::string config_file;  // the file the options came from, if any (re-read on SIGHUP)
 };

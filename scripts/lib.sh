@@ -1,0 +1,38 @@
+# Shared by scripts/run, scripts/test and .ci/run: install what is missing, build.
+# Sourced, not executed.
+
+MR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Debian packages the build and the test suite need.
+MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-dev libfmt-dev
+  libgtest-dev googletest libgmock-dev libbenchmark-dev python3 prometheus procps util-linux
+  iproute2)
+
+mr_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Installs the Debian packages given (or MR_PACKAGES) that are not installed yet.
+mr_install_packages() {
+  local wanted=("$@")
+  ((${#wanted[@]})) || wanted=("${MR_PACKAGES[@]}")
+  local missing=()
+  for p in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  mr_log "installing: ${missing[*]}"
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+# mr_build DIR [cmake args...]: configure and build into DIR.
+mr_build() {
+  local dir="$1"
+  shift
+  local started=$SECONDS
+  cmake -S "$MR_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+  mr_log "built $dir in $((SECONDS - started)) s"
+}
