@@ -39,6 +39,7 @@ void Server::start() {
 void Server::stop() {
   if (!running_) return;
   running_ = false;
+  shutting_down_.store(true, std::memory_order_release);
   acceptor_->stop();
   acceptor_->join();
   for (auto& w : workers_) w->stop();

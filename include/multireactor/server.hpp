@@ -6,6 +6,7 @@
 // is called by the destructor. stats() may be called from any thread at any time.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -34,7 +35,11 @@ class Server {
   // Thread-safe.
   std::vector<WorkerStatsSnapshot> worker_stats() const;
   AcceptorStatsSnapshot acceptor_stats() const;
+  // Thread-safe: true from the moment stop() begins (readiness turns false).
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
+
   Acceptor& acceptor() { return *acceptor_; }
+  Worker& worker(unsigned index) { return *workers_[index]; }
 
  private:
   ServerConfig config_;
@@ -42,6 +47,7 @@ class Server {
   std::unique_ptr<Acceptor> acceptor_;
   std::uint16_t port_ = 0;
   bool running_ = false;
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace mr
