@@ -9,12 +9,15 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 
 #include <spdlog/spdlog.h>
 
 #include "multireactor/config.hpp"
+#include "multireactor/health_check.hpp"
 #include "multireactor/logging.hpp"
 #include "multireactor/server.hpp"
 #include "multireactor/stats.hpp"
@@ -28,17 +31,36 @@ void log_final_stats(const mr::Server& server) {
   const auto workers = server.worker_stats();
   const auto total = mr::aggregate(workers);
   const auto acceptor = server.acceptor_stats();
-  spdlog::info("final stats: {} | accept_errors={} rejected={}",
+  spdlog::info("final stats: {} | accept_errors={} rejected={} | drained={} cut={}",
                mr::format_stats_line(total, workers), acceptor.accept_errors,
-               acceptor.connections_rejected);
+               acceptor.connections_rejected, total.connections_drained, total.connections_cut);
   for (std::size_t i = 0; i < workers.size(); ++i) {
     const auto& w = workers[i];
     spdlog::info(
         "final stats worker {}: accepted={} closed={} bytes_in={} bytes_out={} reads={} "
-        "writes={} wakeups={} loops={} pauses={} errors={}",
+        "writes={} wakeups={} loops={} pauses={} errors={} idle_timeouts={} drained={} cut={}",
         i, w.connections_accepted, w.connections_closed, w.bytes_received, w.bytes_sent, w.reads,
-        w.writes, w.wakeups, w.loop_iterations, w.backpressure_pauses, w.errors);
+        w.writes, w.wakeups, w.loop_iterations, w.backpressure_pauses, w.errors, w.idle_timeouts,
+        w.connections_drained, w.connections_cut);
   }
+}
+
+// Stops accepting, lets the workers flush pending output for up to timeout_ms, then stops. A
+// second SIGINT/SIGTERM while draining cuts the rest at once.
+void drain_then_stop(mr::Server& server, const sigset_t& handled, std::uint64_t timeout_ms) {
+  server.begin_drain(timeout_ms);
+  // The workers enforce the deadline themselves; this bound only guards against a stuck one.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms) +
+                       std::chrono::seconds(2);
+  while (!server.drained() && std::chrono::steady_clock::now() < give_up) {
+    timespec poll_interval{0, 20'000'000};
+    int sig = sigtimedwait(&handled, nullptr, &poll_interval);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::warn("second signal: cutting remaining connections");
+      break;
+    }
+  }
+  server.stop();
 }
 
 }  // namespace
@@ -53,6 +75,7 @@ int main(int argc, char** argv) {
     std::fputs(outcome.message.c_str(), stdout);
     return 0;
   }
+  if (outcome.health_check) return mr::run_health_check(outcome.config);
   const mr::ServerConfig& config = outcome.config;
   if (std::string error = mr::setup_logging(config); !error.empty()) {
     std::fprintf(stderr, "%s\n", error.c_str());
@@ -84,7 +107,8 @@ int main(int argc, char** argv) {
     wait.tv_sec = config.stats_interval_s > 0 ? config.stats_interval_s : 3600;
     int sig = sigtimedwait(&handled, nullptr, &wait);
     if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("signal {}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      spdlog::info("signal {}: stopping (draining for up to {} ms; a second signal exits at once)",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM", config.shutdown_timeout_ms);
       break;
     }
     if (sig < 0 && errno == EAGAIN && config.stats_interval_s > 0) {
@@ -92,7 +116,7 @@ int main(int argc, char** argv) {
       spdlog::info("stats: {}", mr::format_stats_line(mr::aggregate(workers), workers));
     }
   }
-  server.stop();
+  drain_then_stop(server, handled, config.shutdown_timeout_ms);
   log_final_stats(server);
   spdlog::info("stopped");
   return 0;

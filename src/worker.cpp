@@ -1,9 +1,11 @@
 #include "multireactor/worker.hpp"
 
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
@@ -11,35 +13,75 @@ namespace mr {
 namespace {
 constexpr std::uint32_t kReadable = EPOLLIN;
 constexpr std::uint32_t kWritable = EPOLLOUT;
+
+int make_timer_fd() {
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "timerfd_create");
+  return fd;
+}
+
+void arm_timer(int fd, std::uint64_t first_ms, std::uint64_t interval_ms) {
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(first_ms / 1000);
+  spec.it_value.tv_nsec = static_cast<long>((first_ms % 1000) * 1'000'000);
+  if (first_ms == 0) spec.it_value.tv_nsec = 1;  // zero would disarm it
+  spec.it_interval.tv_sec = static_cast<time_t>(interval_ms / 1000);
+  spec.it_interval.tv_nsec = static_cast<long>((interval_ms % 1000) * 1'000'000);
+  timerfd_settime(fd, 0, &spec, nullptr);
+}
+
+std::uint64_t read_timer(int fd) {
+  std::uint64_t expirations = 0;
+  if (read(fd, &expirations, sizeof expirations) != sizeof expirations) return 0;
+  return expirations;
+}
 }  // namespace
 
 Worker::Worker(unsigned id, WorkerOptions options)
     : id_(id),
       options_(options),
       loop_(options.max_events),
-      scratch_(std::make_unique<char[]>(options.scratch_bytes)) {
+      scratch_(std::make_unique<char[]>(options.scratch_bytes)),
+      idle_wheel_(options.idle_timeout_ms),
+      drain_timer_fd_(make_timer_fd()) {
   incoming_.reserve(256);
   adopting_.reserve(256);
+  loop_.add(drain_timer_fd_, EPOLLIN, kDrainTimerKey);
+  if (idle_wheel_.enabled()) {
+    idle_timer_fd_ = make_timer_fd();
+    loop_.add(idle_timer_fd_, EPOLLIN, kIdleTimerKey);
+    arm_timer(idle_timer_fd_, idle_wheel_.tick_ms(), idle_wheel_.tick_ms());
+  }
 }
 
 Worker::~Worker() {
   stop();
   join();
   // Descriptors handed off after the loop ended are still ours to close.
-  for (int fd : incoming_) close(fd);
+  for (int fd : incoming_)
+    close(fd);
+  if (idle_timer_fd_ >= 0) close(idle_timer_fd_);
+  close(drain_timer_fd_);
 }
 
 void Worker::start() {
   thread_ = std::thread([this] {
     loop_.run(*this);
+    shutting_down_ = true;
     close_all();
   });
 }
 
-void Worker::stop() { loop_.stop(); }
+void Worker::stop() {
+  loop_.stop();
+}
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
+}
+
+void Worker::begin_drain(std::uint64_t timeout_ms) {
+  loop_.post([this, timeout_ms] { start_drain(timeout_ms); });
 }
 
 void Worker::hand_off(std::span<const int> fds) {
@@ -62,7 +104,8 @@ void Worker::on_wakeup() {
     std::lock_guard<std::mutex> lock(incoming_mutex_);
     adopting_.swap(incoming_);
   }
-  for (int fd : adopting_) adopt(fd);
+  for (int fd : adopting_)
+    adopt(fd);
   adopting_.clear();
 }
 
@@ -70,13 +113,31 @@ void Worker::adopt(int fd) {
   loop_.assert_in_loop_thread();
   Connection* c = connections_.acquire(fd);
   c->interest = kReadable;
-  loop_.add(fd, kReadable, c->key());
+  c->last_active_tick = idle_wheel_.now();
   stats_.connections_accepted.add(1);
   stats_.connections_active.add(1);
+  if (draining_) {
+    // Accepted just before the acceptor stopped: nothing to flush, so it is drained at once.
+    close_connection(*c, /*error=*/false);
+    return;
+  }
+  loop_.add(fd, kReadable, c->key());
+  if (idle_wheel_.enabled()) idle_wheel_.track(c->key());
   SPDLOG_DEBUG("worker {}: connection fd={} slot={}", id_, fd, c->slot);
 }
 
 void Worker::on_event(std::uint64_t key, std::uint32_t events) {
+  if (key == kIdleTimerKey) {
+    for (std::uint64_t n = read_timer(idle_timer_fd_); n > 0; --n)
+      on_idle_tick();
+    return;
+  }
+  if (key == kDrainTimerKey) {
+    read_timer(drain_timer_fd_);
+    // The flush deadline passed: what is still pending is cut.
+    close_all();
+    return;
+  }
   Connection* c = connections_.find(key);
   if (c == nullptr) return;  // stale: the connection closed earlier in this batch
   if ((events & EPOLLERR) != 0) {
@@ -104,6 +165,7 @@ void Worker::on_readable(Connection& c) {
   if (n > 0) {
     stats_.reads.add(1);
     stats_.bytes_received.add(static_cast<std::uint64_t>(n));
+    c.last_active_tick = idle_wheel_.now();
     send_or_queue(c, scratch_.get(), static_cast<std::size_t>(n));
     return;
   }
@@ -165,6 +227,7 @@ void Worker::on_writable(Connection& c) {
   }
   const auto sent = static_cast<std::size_t>(w);
   c.pending.consume(sent);
+  c.last_active_tick = idle_wheel_.now();
   stats_.bytes_sent.add(sent);
   stats_.pending_output_bytes.sub(sent);
   if (c.pending.empty()) {
@@ -193,6 +256,9 @@ void Worker::set_interest(Connection& c, std::uint32_t interest) {
 void Worker::close_connection(Connection& c, bool error) {
   loop_.assert_in_loop_thread();
   if (error) stats_.errors.add(1);
+  if (shutting_down_ || draining_) {
+    (c.pending.empty() ? stats_.connections_drained : stats_.connections_cut).add(1);
+  }
   SPDLOG_DEBUG("worker {}: close fd={} slot={} pending={} error={}", id_, c.fd, c.slot,
                c.pending.size(), error);
   stats_.pending_output_bytes.sub(c.pending.size());
@@ -201,10 +267,49 @@ void Worker::close_connection(Connection& c, bool error) {
   connections_.release(&c);
   stats_.connections_closed.add(1);
   stats_.connections_active.sub(1);
+  if (draining_) finish_drain_if_done();
 }
 
 void Worker::close_all() {
   connections_.for_each_open([this](Connection& c) { close_connection(c, /*error=*/false); });
+}
+
+void Worker::on_idle_tick() {
+  idle_wheel_.advance(
+      [this](std::uint64_t key) -> std::optional<std::uint32_t> {
+        const Connection* c = connections_.find(key);
+        if (c == nullptr) return std::nullopt;
+        return c->last_active_tick;
+      },
+      [this](std::uint64_t key) {
+        Connection* c = connections_.find(key);
+        SPDLOG_DEBUG("worker {}: idle timeout fd={}", id_, c->fd);
+        stats_.idle_timeouts.add(1);
+        close_connection(*c, /*error=*/false);
+      });
+}
+
+void Worker::start_drain(std::uint64_t timeout_ms) {
+  loop_.assert_in_loop_thread();
+  if (draining_) return;
+  draining_ = true;
+  connections_.for_each_open([this](Connection& c) {
+    if (c.pending.empty()) {
+      close_connection(c, /*error=*/false);
+    } else {
+      // Stop reading; close once the last pending byte is sent (as after a half-close).
+      c.peer_closed_write = true;
+      set_interest(c, kWritable);
+    }
+  });
+  arm_timer(drain_timer_fd_, timeout_ms, 0);
+  finish_drain_if_done();  // nothing was pending anywhere
+}
+
+void Worker::finish_drain_if_done() {
+  if (!draining_ || connections_.active() != 0) return;
+  drained_.store(true, std::memory_order_release);
+  loop_.stop();
 }
 
 }  // namespace mr

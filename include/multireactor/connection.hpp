@@ -16,10 +16,11 @@ struct Connection {
   int fd = -1;
   std::uint32_t slot = 0;
   std::uint32_t generation = 0;
-  std::uint32_t interest = 0;        // the epoll events currently registered
-  bool reading_paused = false;       // output above the high-water mark: EPOLLIN dropped
-  bool peer_closed_write = false;    // read returned 0: send what is pending, then close
-  OutputBuffer pending;              // bytes the kernel did not take yet
+  std::uint32_t interest = 0;          // the epoll events currently registered
+  std::uint32_t last_active_tick = 0;  // IdleWheel tick of the last byte moved either way
+  bool reading_paused = false;         // output above the high-water mark: EPOLLIN dropped
+  bool peer_closed_write = false;      // read returned 0: send what is pending, then close
+  OutputBuffer pending;                // bytes the kernel did not take yet
 
   std::uint64_t key() const { return (std::uint64_t{generation} << 32) | slot; }
   bool open() const { return fd >= 0; }

@@ -1,9 +1,10 @@
 // The echo server: the acceptor, the workers, and their life cycle.
 //
 // Contract: start() binds the listening socket (throws std::system_error when it cannot) and
-// starts one acceptor thread plus `workers` worker threads. stop() stops accepting first, then
-// stops every worker (each closes its connections) and joins all threads; it is idempotent and
-// is called by the destructor. stats() may be called from any thread at any time.
+// starts one acceptor thread plus `workers` worker threads. begin_drain() and stop() are called
+// from one control thread. stop() stops accepting first, then stops every worker (each closes
+// its connections) and joins all threads; it is idempotent and is called by the destructor.
+// The stats accessors may be called from any thread at any time.
 #pragma once
 
 #include <atomic>
@@ -26,6 +27,11 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void start();
+  // Graceful: stop accepting at once, then let every worker flush pending output for at most
+  // timeout_ms (reading stops) and close. Returns at once; drained() tells when all are done.
+  void begin_drain(std::uint64_t timeout_ms);
+  bool drained() const;
+  // Stops accepting, closes every connection (pending output is cut) and joins all threads.
   void stop();
 
   std::uint16_t port() const { return port_; }
@@ -45,8 +51,11 @@ class Server {
   ServerConfig config_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
+  void stop_accepting();
+
   std::uint16_t port_ = 0;
   bool running_ = false;
+  bool draining_ = false;
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -1,16 +1,20 @@
 // A worker: one thread, one EventLoop, the connections handed to it, and its stats.
 //
 // Contract: start() spawns the thread; hand_off() (thread-safe) queues accepted descriptors and
-// wakes the loop at most once per batch; stop() (thread-safe) makes the loop close every
-// connection and return; join() waits for the thread. Everything else — the connection table,
-// the scratch buffer, the stats counters — is written only on the worker's thread.
+// wakes the loop at most once per batch; begin_drain() (thread-safe) stops reading, lets pending
+// output flush for up to a timeout and then ends the loop; stop() (thread-safe) makes the loop
+// close every connection and return; join() waits for the thread. Everything else — the
+// connection table, the scratch buffer, the idle wheel, the stats counters — is written only on
+// the worker's thread.
 //
 // Echo path per readable event: one read of at most min(scratch, room under the high-water mark)
 // bytes into the worker's scratch buffer, one send straight back, and only the unsent remainder
 // copied into the connection's own buffer (EPOLLOUT armed while it is non-empty). Reading stops
-// when pending output reaches high_water_mark and resumes below half of it.
+// when pending output reaches high_water_mark and resumes below half of it. One read per event
+// also bounds what one busy connection takes from the others on its worker per iteration.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -21,6 +25,7 @@
 
 #include "multireactor/connection_table.hpp"
 #include "multireactor/event_loop.hpp"
+#include "multireactor/idle_wheel.hpp"
 #include "multireactor/stats.hpp"
 
 namespace mr {
@@ -29,6 +34,7 @@ struct WorkerOptions {
   std::size_t high_water_mark = 1024 * 1024;
   std::size_t scratch_bytes = 64 * 1024;
   int max_events = 256;
+  std::uint64_t idle_timeout_ms = 0;  // 0 = off
 };
 
 class Worker final : private EventLoop::Handler {
@@ -41,6 +47,9 @@ class Worker final : private EventLoop::Handler {
   void start();
   // Thread-safe: the worker takes ownership of these connected, non-blocking descriptors.
   void hand_off(std::span<const int> fds);
+  // Thread-safe: stop reading, flush pending output for at most timeout_ms, then close what is
+  // left and end the loop. drained() turns true when the loop has ended this way.
+  void begin_drain(std::uint64_t timeout_ms);
   // Thread-safe.
   void stop();
   void join();
@@ -51,8 +60,14 @@ class Worker final : private EventLoop::Handler {
   WorkerStatsSnapshot stats() const;
   // Thread-safe: one counter, for the acceptor's connection limit.
   std::uint64_t connections_closed() const { return stats_.connections_closed.get(); }
+  // Thread-safe.
+  bool drained() const { return drained_.load(std::memory_order_acquire); }
 
  private:
+  // Worker-owned descriptors use slots no connection can have.
+  static constexpr std::uint64_t kIdleTimerKey = 0xFFFF'FFF0;
+  static constexpr std::uint64_t kDrainTimerKey = 0xFFFF'FFF1;
+
   void on_event(std::uint64_t key, std::uint32_t events) override;
   void on_wakeup() override;
 
@@ -64,12 +79,21 @@ class Worker final : private EventLoop::Handler {
   void set_interest(Connection& c, std::uint32_t interest);
   void close_connection(Connection& c, bool error);
   void close_all();
+  void on_idle_tick();
+  void start_drain(std::uint64_t timeout_ms);
+  void finish_drain_if_done();
 
   const unsigned id_;
   const WorkerOptions options_;
   EventLoop loop_;
   ConnectionTable connections_;
   std::unique_ptr<char[]> scratch_;
+  IdleWheel idle_wheel_;
+  int idle_timer_fd_ = -1;
+  int drain_timer_fd_ = -1;
+  bool draining_ = false;
+  bool shutting_down_ = false;  // closes from here on count as drained or cut
+  std::atomic<bool> drained_{false};
   WorkerStats stats_;
   std::thread thread_;
 
