@@ -26,7 +26,8 @@ Acceptor::Acceptor(int listen_fd, std::vector<Worker*> workers, AcceptorOptions 
       options_(options),
       batches_(workers_.size()) {
   if (backoff_timer_fd_ < 0) throw std::system_error(errno, std::generic_category(), "timerfd");
-  for (auto& batch : batches_) batch.reserve(kAcceptBatch);
+  for (auto& batch : batches_)
+    batch.reserve(kAcceptBatch);
   loop_.add(listen_fd_, EPOLLIN, kListenKey);
   loop_.add(backoff_timer_fd_, EPOLLIN, kBackoffTimerKey);
 }
@@ -48,7 +49,9 @@ void Acceptor::start() {
   });
 }
 
-void Acceptor::stop() { loop_.stop(); }
+void Acceptor::stop() {
+  loop_.stop();
+}
 
 void Acceptor::join() {
   if (thread_.joinable()) thread_.join();
@@ -87,7 +90,8 @@ void Acceptor::on_iteration_end() {
 std::uint64_t Acceptor::connections_open() const {
   // Handed off minus closed by the workers: counts connections still in a hand-off queue too.
   std::uint64_t closed = 0;
-  for (const Worker* w : workers_) closed += w->connections_closed();
+  for (const Worker* w : workers_)
+    closed += w->connections_closed();
   return handed_off_ - closed;
 }
 

@@ -50,8 +50,8 @@ void EventLoop::assert_in_loop_thread() const {
 void EventLoop::run(Handler& handler) {
   owner_.store(std::this_thread::get_id());
   while (!stop_requested_.load(std::memory_order_acquire)) {
-    int n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()),
-                       wait_timeout_ms_);
+    int n =
+        epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), wait_timeout_ms_);
     if (n < 0) {
       if (errno == EINTR) continue;
       die("epoll_wait");
@@ -92,7 +92,8 @@ void EventLoop::run_tasks() {
     std::lock_guard<std::mutex> lock(tasks_mutex_);
     running_tasks_.swap(tasks_);
   }
-  for (auto& task : running_tasks_) task();
+  for (auto& task : running_tasks_)
+    task();
   running_tasks_.clear();
 }
 
@@ -135,6 +136,8 @@ void EventLoop::modify(int fd, std::uint32_t events, std::uint64_t key) {
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) die("epoll_ctl MOD");
 }
 
-void EventLoop::remove(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) {
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+}
 
 }  // namespace mr

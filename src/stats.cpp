@@ -51,7 +51,8 @@ WorkerStatsSnapshot WorkerStats::snapshot() const {
 
 WorkerStatsSnapshot aggregate(std::span<const WorkerStatsSnapshot> workers) {
   WorkerStatsSnapshot total;
-  for (const auto& w : workers) total += w;
+  for (const auto& w : workers)
+    total += w;
   return total;
 }
 
