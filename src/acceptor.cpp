@@ -1,15 +1,10 @@
 #include "multireactor/acceptor.hpp"
 
-#include <fcntl.h>
-#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <system_error>
-
-#include <spdlog/spdlog.h>
 
 #include "multireactor/socket.hpp"
 
@@ -19,24 +14,22 @@ constexpr long kBackoffNanoseconds = 100'000'000;  // 100 ms without watching th
 }
 
 Acceptor::Acceptor(int listen_fd, std::vector<Worker*> workers, AcceptorOptions options)
-    : listen_fd_(listen_fd),
-      spare_fd_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
+    : listener_(listen_fd),
       backoff_timer_fd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)),
       workers_(std::move(workers)),
       options_(options),
-      batches_(workers_.size()) {
+      batches_(workers_.size()),
+      handed_to_(workers_.size(), 0) {
   if (backoff_timer_fd_ < 0) throw std::system_error(errno, std::generic_category(), "timerfd");
   for (auto& batch : batches_)
     batch.reserve(kAcceptBatch);
-  loop_.add(listen_fd_, EPOLLIN, kListenKey);
+  if (listener_.fd() >= 0) loop_.add(listener_.fd(), EPOLLIN, kListenKey);
   loop_.add(backoff_timer_fd_, EPOLLIN, kBackoffTimerKey);
 }
 
 Acceptor::~Acceptor() {
   stop();
   join();
-  if (listen_fd_ >= 0) close(listen_fd_);
-  if (spare_fd_ >= 0) close(spare_fd_);
   close(backoff_timer_fd_);
 }
 
@@ -44,8 +37,7 @@ void Acceptor::start() {
   thread_ = std::thread([this] {
     loop_.run(*this);
     // Stop accepting at once: connections still in the backlog are refused by the kernel.
-    close(listen_fd_);
-    listen_fd_ = -1;
+    listener_.close_listener();
   });
 }
 
@@ -59,8 +51,8 @@ void Acceptor::join() {
 
 AcceptorStatsSnapshot Acceptor::stats() const {
   AcceptorStatsSnapshot s;
-  s.accept_errors = accept_errors_.get();
-  s.connections_rejected = connections_rejected_.get();
+  s.accept_errors = listener_.accept_errors();
+  s.connections_rejected = listener_.connections_rejected();
   s.accept_batches = accept_batches_.get();
   s.handoffs = handoffs_.get();
   return s;
@@ -95,33 +87,52 @@ std::uint64_t Acceptor::connections_open() const {
   return handed_off_ - closed;
 }
 
+std::size_t Acceptor::pick_worker() {
+  if (!options_.least_connections) {
+    const std::size_t w = next_worker_;
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    return w;
+  }
+  std::size_t best = 0;
+  std::uint64_t best_open = ~std::uint64_t{0};
+  for (std::size_t w = 0; w < workers_.size(); ++w) {
+    // Start the scan after the last pick so ties rotate instead of piling onto worker 0.
+    const std::size_t candidate = (next_worker_ + w) % workers_.size();
+    const std::uint64_t open = handed_to_[candidate] - workers_[candidate]->connections_closed();
+    if (open < best_open) {
+      best_open = open;
+      best = candidate;
+    }
+  }
+  next_worker_ = (best + 1) % workers_.size();
+  return best;
+}
+
 void Acceptor::accept_batch() {
   bool accepted_any = false;
   std::uint64_t open_now = connections_open();
   for (int i = 0; i < kAcceptBatch; ++i) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      const int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) break;
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
-      accept_errors_.add(1);
-      if ((err == EMFILE || err == ENFILE) && shed_one()) {
-        warn_rate_limited("out of file descriptors; shedding new connections", err);
-        continue;
-      }
-      warn_rate_limited("accept4 failed; pausing accepts for 100 ms", err);
+    int fd = -1;
+    const Listener::Outcome outcome = listener_.accept(fd);
+    if (outcome == Listener::Outcome::kEmpty) break;
+    if (outcome == Listener::Outcome::kShed) continue;
+    if (outcome == Listener::Outcome::kFailed) {
       pause_accepting();
       break;
     }
     if (open_now >= options_.max_connections) {
-      close(fd);
-      connections_rejected_.add(1);
+      // Recount once: workers may have closed some since the batch began.
       open_now = connections_open();
-      continue;
+      if (open_now >= options_.max_connections) {
+        close(fd);
+        listener_.count_rejected();
+        continue;
+      }
     }
     if (options_.tcp_nodelay) set_tcp_nodelay(fd, true);
-    batches_[next_worker_].push_back(fd);
-    next_worker_ = (next_worker_ + 1) % workers_.size();
+    const std::size_t w = pick_worker();
+    batches_[w].push_back(fd);
+    ++handed_to_[w];
     ++handed_off_;
     ++open_now;
     accepted_any = true;
@@ -137,23 +148,10 @@ void Acceptor::accept_batch() {
   }
 }
 
-bool Acceptor::shed_one() {
-  if (spare_fd_ < 0) return false;
-  close(spare_fd_);
-  spare_fd_ = -1;
-  int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd >= 0) {
-    close(fd);
-    connections_rejected_.add(1);
-  }
-  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  return fd >= 0 && spare_fd_ >= 0;
-}
-
 void Acceptor::pause_accepting() {
   if (accepting_paused_) return;
   accepting_paused_ = true;
-  loop_.modify(listen_fd_, 0, kListenKey);
+  loop_.modify(listener_.fd(), 0, kListenKey);
   itimerspec spec{};
   spec.it_value.tv_nsec = kBackoffNanoseconds;
   timerfd_settime(backoff_timer_fd_, 0, &spec, nullptr);
@@ -162,16 +160,7 @@ void Acceptor::pause_accepting() {
 void Acceptor::resume_accepting() {
   if (!accepting_paused_) return;
   accepting_paused_ = false;
-  if (spare_fd_ < 0) spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  loop_.modify(listen_fd_, EPOLLIN, kListenKey);
-}
-
-void Acceptor::warn_rate_limited(const char* what, int err) {
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_warning_ < std::chrono::seconds(1)) return;
-  last_warning_ = now;
-  spdlog::warn("acceptor: {} ({}); accept_errors={} connections_rejected={}", what,
-               std::strerror(err), accept_errors_.get(), connections_rejected_.get());
+  loop_.modify(listener_.fd(), EPOLLIN, kListenKey);
 }
 
 }  // namespace mr

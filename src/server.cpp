@@ -18,7 +18,8 @@ Server::~Server() {
 void Server::start() {
   if (running_) return;
   const SocketAddress address = make_address(config_.bind, config_.port);
-  int listen_fd = listen_tcp(address, config_.backlog);
+  const bool reuseport = config_.accept_mode == "reuseport";
+  int listen_fd = listen_tcp(address, config_.backlog, reuseport);
   port_ = local_port(listen_fd);
 
   WorkerOptions worker_options;
@@ -29,13 +30,32 @@ void Server::start() {
     workers_.push_back(std::make_unique<Worker>(i, worker_options));
     raw.push_back(workers_.back().get());
   }
+  if (reuseport) {
+    // Every worker gets its own socket on the same port; the kernel hashes connections to them.
+    const SocketAddress bound = make_address(config_.bind, port_);
+    auto open_connections = [this] {
+      std::uint64_t open = 0;
+      for (const auto& w : workers_)
+        open += w->connections_active();
+      return open;
+    };
+    for (unsigned i = 0; i < config_.workers; ++i) {
+      int fd = i == 0 ? listen_fd : listen_tcp(bound, config_.backlog, true);
+      workers_[i]->listen_on(fd, open_connections, config_.max_connections, config_.tcp_nodelay);
+    }
+    listen_fd = -1;  // the acceptor thread then serves only the admin endpoint
+  }
   AcceptorOptions acceptor_options;
   acceptor_options.max_connections = config_.max_connections;
   acceptor_options.tcp_nodelay = config_.tcp_nodelay;
+  acceptor_options.least_connections = config_.dispatch == "least_connections";
   acceptor_ = std::make_unique<Acceptor>(listen_fd, std::move(raw), acceptor_options);
 
-  for (auto& w : workers_)
-    w->start();
+  const std::vector<int> cpus =
+      config_.cpu_affinity == "auto" ? pinning_cpus(config_.workers) : std::vector<int>{};
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->start(cpus.empty() ? -1 : cpus[i]);
+  }
   acceptor_->start();
   running_ = true;
 }
@@ -80,7 +100,13 @@ std::vector<WorkerStatsSnapshot> Server::worker_stats() const {
 }
 
 AcceptorStatsSnapshot Server::acceptor_stats() const {
-  return acceptor_ ? acceptor_->stats() : AcceptorStatsSnapshot{};
+  AcceptorStatsSnapshot s = acceptor_ ? acceptor_->stats() : AcceptorStatsSnapshot{};
+  for (const auto& w : workers_) {
+    const AcceptorStatsSnapshot own = w->listener_stats();  // reuseport mode
+    s.accept_errors += own.accept_errors;
+    s.connections_rejected += own.connections_rejected;
+  }
+  return s;
 }
 
 }  // namespace mr

@@ -52,6 +52,18 @@ unsigned usable_cpu_count() {
   return std::max(1U, cpus);
 }
 
+std::vector<int> pinning_cpus(unsigned workers) {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return {};
+  for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < workers; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  if (cpus.size() < workers || usable_cpu_count() < workers) return {};
+  return cpus;
+}
+
 FileLimit raise_file_limit() {
   FileLimit out;
   rlimit limit{};

@@ -1,5 +1,7 @@
 #include "multireactor/worker.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -8,6 +10,8 @@
 #include <system_error>
 
 #include <spdlog/spdlog.h>
+
+#include "multireactor/socket.hpp"
 
 namespace mr {
 namespace {
@@ -61,11 +65,40 @@ Worker::~Worker() {
   for (int fd : incoming_)
     close(fd);
   if (idle_timer_fd_ >= 0) close(idle_timer_fd_);
+  if (backoff_timer_fd_ >= 0) close(backoff_timer_fd_);
   close(drain_timer_fd_);
 }
 
-void Worker::start() {
-  thread_ = std::thread([this] {
+void Worker::listen_on(int listen_fd, std::function<std::uint64_t()> open_connections,
+                       std::uint64_t max_connections, bool tcp_nodelay) {
+  listener_ = std::make_unique<Listener>(listen_fd);
+  open_connections_ = std::move(open_connections);
+  max_connections_ = max_connections;
+  tcp_nodelay_ = tcp_nodelay;
+  backoff_timer_fd_ = make_timer_fd();
+  loop_.add(listen_fd, EPOLLIN, kListenKey);
+  loop_.add(backoff_timer_fd_, EPOLLIN, kBackoffTimerKey);
+}
+
+AcceptorStatsSnapshot Worker::listener_stats() const {
+  AcceptorStatsSnapshot s;
+  if (listener_) {
+    s.accept_errors = listener_->accept_errors();
+    s.connections_rejected = listener_->connections_rejected();
+  }
+  return s;
+}
+
+void Worker::start(int cpu) {
+  thread_ = std::thread([this, cpu] {
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
+        spdlog::warn("worker {}: cannot pin to CPU {}", id_, cpu);
+      }
+    }
     loop_.run(*this);
     shutting_down_ = true;
     close_all();
@@ -127,6 +160,15 @@ void Worker::adopt(int fd) {
 }
 
 void Worker::on_event(std::uint64_t key, std::uint32_t events) {
+  if (key == kListenKey) {
+    accept_connections();
+    return;
+  }
+  if (key == kBackoffTimerKey) {
+    read_timer(backoff_timer_fd_);
+    if (!draining_) loop_.modify(listener_->fd(), EPOLLIN, kListenKey);
+    return;
+  }
   if (key == kIdleTimerKey) {
     for (std::uint64_t n = read_timer(idle_timer_fd_); n > 0; --n)
       on_idle_tick();
@@ -289,10 +331,35 @@ void Worker::on_idle_tick() {
       });
 }
 
+void Worker::accept_connections() {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    int fd = -1;
+    const Listener::Outcome outcome = listener_->accept(fd);
+    if (outcome == Listener::Outcome::kEmpty) return;
+    if (outcome == Listener::Outcome::kShed) continue;
+    if (outcome == Listener::Outcome::kFailed) {
+      loop_.modify(listener_->fd(), 0, kListenKey);
+      arm_timer(backoff_timer_fd_, 100, 0);
+      return;
+    }
+    if (open_connections_() >= max_connections_) {
+      close(fd);
+      listener_->count_rejected();
+      continue;
+    }
+    if (tcp_nodelay_) set_tcp_nodelay(fd, true);
+    adopt(fd);
+  }
+}
+
 void Worker::start_drain(std::uint64_t timeout_ms) {
   loop_.assert_in_loop_thread();
   if (draining_) return;
   draining_ = true;
+  if (listener_) {
+    loop_.remove(listener_->fd());
+    listener_->close_listener();  // stop accepting at once
+  }
   connections_.for_each_open([this](Connection& c) {
     if (c.pending.empty()) {
       close_connection(c, /*error=*/false);

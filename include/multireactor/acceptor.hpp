@@ -1,23 +1,24 @@
-// The acceptor: one thread, its own EventLoop, the listening socket, round-robin hand-off.
+// The acceptor: one thread, its own EventLoop, the listening socket, the hand-off to workers.
 //
-// Contract: the acceptor owns the listening descriptor and runs on its own thread. On a readable
-// listen socket it accepts with accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) until EAGAIN (at most
-// kAcceptBatch per event, so the loop's other users are not starved), deals the connections
-// round-robin to the workers, and hands each worker its share with one hand_off() call — one
-// eventfd write per worker per batch. Beyond max_connections a connection is accepted and closed
-// at once. When descriptors run out (EMFILE/ENFILE) the reserved descriptor is given up to accept
-// and shed the waiting connection, so the listen socket never spins; warnings are rate-limited.
+// Contract: the acceptor owns the listening socket (a Listener) and runs on its own thread. On a
+// readable listen socket it accepts until EAGAIN (at most kAcceptBatch per event, so the loop's
+// other users — the admin listener — are not starved), deals the connections to the workers
+// (round-robin, or to the worker with the fewest open connections), and hands each worker its
+// share with one hand_off() call: one eventfd write per worker per batch at most. Beyond
+// max_connections a connection is accepted and closed at once. When accept fails for a reason
+// other than running out of descriptors (which the Listener sheds), the listen socket is not
+// watched for 100 ms. With no listening socket (listen_fd < 0, accept_mode = reuseport) the
+// thread serves only the attached handler.
 // Thread-safe: start(), stop(), join(), stats(). Everything else runs on the acceptor thread.
 #pragma once
 
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "multireactor/event_loop.hpp"
+#include "multireactor/listener.hpp"
 #include "multireactor/stats.hpp"
 #include "multireactor/worker.hpp"
 
@@ -26,6 +27,7 @@ namespace mr {
 struct AcceptorOptions {
   std::uint64_t max_connections = 100000;
   bool tcp_nodelay = true;
+  bool least_connections = false;  // false = round-robin
 };
 
 class Acceptor final : private EventLoop::Handler {
@@ -34,7 +36,7 @@ class Acceptor final : private EventLoop::Handler {
   static constexpr std::uint64_t kBackoffTimerKey = 2;
   static constexpr int kAcceptBatch = 1024;
 
-  // Takes ownership of listen_fd. `workers` must outlive the acceptor.
+  // Takes ownership of listen_fd (may be -1). `workers` must outlive the acceptor.
   Acceptor(int listen_fd, std::vector<Worker*> workers, AcceptorOptions options);
   ~Acceptor();
   Acceptor(const Acceptor&) = delete;
@@ -45,7 +47,7 @@ class Acceptor final : private EventLoop::Handler {
   void join();
 
   // Other users of the acceptor thread's loop (the admin listener) register their descriptors
-  // on loop() with keys above kReservedKeys and receive those events through `handler`.
+  // on loop() with keys at or above kReservedKeys and receive those events through `handler`.
   static constexpr std::uint64_t kReservedKeys = 16;
   void attach(EventLoop::Handler* handler) { attached_ = handler; }
   EventLoop& loop() { return loop_; }
@@ -58,14 +60,12 @@ class Acceptor final : private EventLoop::Handler {
   void on_iteration_end() override;
 
   void accept_batch();
-  bool shed_one();  // EMFILE/ENFILE: accept and drop one connection with the spare descriptor
+  std::size_t pick_worker();
   void pause_accepting();
   void resume_accepting();
   std::uint64_t connections_open() const;
-  void warn_rate_limited(const char* what, int err);
 
-  int listen_fd_;
-  int spare_fd_;
+  Listener listener_;
   int backoff_timer_fd_;
   const std::vector<Worker*> workers_;
   const AcceptorOptions options_;
@@ -75,12 +75,10 @@ class Acceptor final : private EventLoop::Handler {
 
   std::size_t next_worker_ = 0;
   std::vector<std::vector<int>> batches_;  // per worker, reused across batches
+  std::vector<std::uint64_t> handed_to_;   // per worker, connections handed off so far
   std::uint64_t handed_off_ = 0;
   bool accepting_paused_ = false;
-  std::chrono::steady_clock::time_point last_warning_{};
 
-  WorkerStats::Counter accept_errors_;
-  WorkerStats::Counter connections_rejected_;
   WorkerStats::Counter accept_batches_;
   WorkerStats::Counter handoffs_;
 };

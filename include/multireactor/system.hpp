@@ -6,12 +6,17 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mr {
 
 // CPUs this process may use: the affinity mask, lowered by a cgroup v2 `cpu.max` or v1 CFS quota
 // (rounded up), never below 1.
 unsigned usable_cpu_count();
+
+// The CPUs to pin `workers` worker threads to, one each, in affinity-mask order; empty when the
+// process may use fewer CPUs than that (pinning would stack workers on a throttled quota).
+std::vector<int> pinning_cpus(unsigned workers);
 
 struct FileLimit {
   std::uint64_t soft_before = 0;

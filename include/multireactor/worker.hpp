@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -26,6 +27,7 @@
 #include "multireactor/connection_table.hpp"
 #include "multireactor/event_loop.hpp"
 #include "multireactor/idle_wheel.hpp"
+#include "multireactor/listener.hpp"
 #include "multireactor/stats.hpp"
 
 namespace mr {
@@ -44,7 +46,13 @@ class Worker final : private EventLoop::Handler {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  void start();
+  // Before start(), accept_mode = reuseport: the worker accepts on its own SO_REUSEPORT socket
+  // (taking ownership of listen_fd) and adopts connections itself while open_connections()
+  // (a thread-safe count across all workers) is below max_connections.
+  void listen_on(int listen_fd, std::function<std::uint64_t()> open_connections,
+                 std::uint64_t max_connections, bool tcp_nodelay);
+  // cpu >= 0 pins the worker thread to that CPU.
+  void start(int cpu = -1);
   // Thread-safe: the worker takes ownership of these connected, non-blocking descriptors.
   void hand_off(std::span<const int> fds);
   // Thread-safe: stop reading, flush pending output for at most timeout_ms, then close what is
@@ -60,6 +68,9 @@ class Worker final : private EventLoop::Handler {
   WorkerStatsSnapshot stats() const;
   // Thread-safe: one counter, for the acceptor's connection limit.
   std::uint64_t connections_closed() const { return stats_.connections_closed.get(); }
+  std::uint64_t connections_active() const { return stats_.connections_active.get(); }
+  // Thread-safe: the worker's own listener's counters (reuseport mode; zero otherwise).
+  AcceptorStatsSnapshot listener_stats() const;
   // Thread-safe.
   bool drained() const { return drained_.load(std::memory_order_acquire); }
 
@@ -67,6 +78,9 @@ class Worker final : private EventLoop::Handler {
   // Worker-owned descriptors use slots no connection can have.
   static constexpr std::uint64_t kIdleTimerKey = 0xFFFF'FFF0;
   static constexpr std::uint64_t kDrainTimerKey = 0xFFFF'FFF1;
+  static constexpr std::uint64_t kListenKey = 0xFFFF'FFF2;
+  static constexpr std::uint64_t kBackoffTimerKey = 0xFFFF'FFF3;
+  static constexpr int kAcceptBatch = 64;
 
   void on_event(std::uint64_t key, std::uint32_t events) override;
   void on_wakeup() override;
@@ -82,6 +96,7 @@ class Worker final : private EventLoop::Handler {
   void on_idle_tick();
   void start_drain(std::uint64_t timeout_ms);
   void finish_drain_if_done();
+  void accept_connections();
 
   const unsigned id_;
   const WorkerOptions options_;
@@ -91,6 +106,11 @@ class Worker final : private EventLoop::Handler {
   IdleWheel idle_wheel_;
   int idle_timer_fd_ = -1;
   int drain_timer_fd_ = -1;
+  std::unique_ptr<Listener> listener_;  // reuseport mode only
+  std::function<std::uint64_t()> open_connections_;
+  std::uint64_t max_connections_ = 0;
+  bool tcp_nodelay_ = true;
+  int backoff_timer_fd_ = -1;
   bool draining_ = false;
   bool shutting_down_ = false;  // closes from here on count as drained or cut
   std::atomic<bool> drained_{false};
