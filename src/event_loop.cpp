@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <system_error>
 
+#include "raw_syscall.hpp"
+
 namespace mr {
 namespace {
 
@@ -50,8 +52,8 @@ void EventLoop::assert_in_loop_thread() const {
 void EventLoop::run(Handler& handler) {
   owner_.store(std::this_thread::get_id());
   while (!stop_requested_.load(std::memory_order_acquire)) {
-    int n =
-        epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), wait_timeout_ms_);
+    int n = raw::epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()),
+                            wait_timeout_ms_);
     if (n < 0) {
       if (errno == EINTR) continue;
       die("epoll_wait");

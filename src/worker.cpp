@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "multireactor/socket.hpp"
+#include "raw_syscall.hpp"
 
 namespace mr {
 namespace {
@@ -203,7 +204,7 @@ void Worker::on_readable(Connection& c) {
   // one busy connection takes from the others and never spends a read on EAGAIN.
   const std::size_t room = options_.high_water_mark - c.pending.size();
   const std::size_t budget = room < options_.scratch_bytes ? room : options_.scratch_bytes;
-  ssize_t n = read(c.fd, scratch_.get(), budget);
+  ssize_t n = raw::read(c.fd, scratch_.get(), budget);
   if (n > 0) {
     stats_.reads.add(1);
     stats_.bytes_received.add(static_cast<std::uint64_t>(n));
@@ -228,7 +229,7 @@ void Worker::on_readable(Connection& c) {
 void Worker::send_or_queue(Connection& c, const char* bytes, std::size_t n) {
   std::size_t sent = 0;
   if (c.pending.empty()) {
-    ssize_t w = send(c.fd, bytes, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = raw::send(c.fd, bytes, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     stats_.writes.add(1);
     if (w < 0) {
       if (errno != EAGAIN && errno != EINTR) {
@@ -260,7 +261,7 @@ void Worker::on_writable(Connection& c) {
     set_interest(c, c.peer_closed_write ? 0 : kReadable);
     return;
   }
-  ssize_t w = send(c.fd, c.pending.data(), c.pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ssize_t w = raw::send(c.fd, c.pending.data(), c.pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   stats_.writes.add(1);
   if (w < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
