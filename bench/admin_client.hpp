@@ -1,0 +1,58 @@
+// Reads the server's /stats from its admin endpoint: a tiny blocking HTTP/1.1 GET and the fields
+// echo-bench reports.
+//
+// Contract: fetch_server_stats() connects, sends one GET with `Connection: close`, reads the whole
+// answer within `timeout_ms`, and returns false with a one-line reason on any failure (refused,
+// timed out, status not 200, body not the /stats JSON). Fields the server does not expose stay at
+// their defaults and their has_ flag stays false. Never used on a data path: echo-bench calls it
+// before connecting and after the run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench_options.hpp"
+
+namespace mr::bench {
+
+struct ServerWorkerStats {
+  std::uint64_t id = 0;
+  std::uint64_t connections_active = 0;
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_closed = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t reads = 0;
+  std::uint64_t writes = 0;
+  std::uint64_t wakeups = 0;
+  std::uint64_t loop_iterations = 0;
+  std::uint64_t backpressure_pauses = 0;
+  std::uint64_t errors = 0;
+};
+
+struct ServerStats {
+  double uptime_s = 0;
+  std::uint64_t workers_count = 0;
+  bool has_rss = false;
+  std::uint64_t rss_bytes = 0;
+  std::uint64_t open_fds = 0;
+  bool has_cpu = false;
+  double cpu_user_s = 0;
+  double cpu_system_s = 0;
+  std::vector<ServerWorkerStats> workers;
+};
+
+// Parses a /stats document. Requires a `workers` array of objects.
+bool parse_server_stats(std::string_view json, ServerStats& out, std::string& error);
+
+// GET http://endpoint/stats.
+bool fetch_server_stats(const HostPort& endpoint, ServerStats& out, std::string& error,
+                        int timeout_ms = 5000);
+
+// The body of an HTTP/1.x response `raw` (status must be 200; Content-Length, chunked or
+// read-to-close bodies). Returns false with a reason otherwise.
+bool http_response_body(std::string_view raw, std::string& body, std::string& error);
+
+}  // namespace mr::bench

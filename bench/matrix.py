@@ -1,0 +1,473 @@
+#!/usr/bin/env python3
+"""The benchmark matrix: echo-bench over a grid, against our server and the reference servers.
+
+Started by bench/run-matrix (which installs gnuplot and node and builds build/). For each worker
+count it starts build/echo-server, runs echo-bench over connections x sizes x pipelines, stops
+the server; then the same grid against each peer in bench/peers/. Writes into the results
+folder: raw/*.json (echo-bench's own reports), results.csv, summary.md and PNG plots (gnuplot).
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# Server variants the matrix can compare (configs/matrix*.conf `variants = ...`): the design
+# card's acceptor with round-robin, and the options beyond it.
+VARIANTS = {
+    "acceptor": [],
+    "least_connections": ["--dispatch", "least_connections"],
+    "reuseport": ["--accept_mode", "reuseport"],
+    "pinned": ["--cpu_affinity", "auto"],
+}
+
+CSV_FIELDS = [
+    "target", "variant", "workers", "connections", "size", "pipeline", "messages_per_s", "mib_per_s",
+    "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "messages", "errors", "clean",
+    "exit_code", "server_messages_imbalance", "server_connections_imbalance", "server_cpu_s",
+    "server_cpu_us_per_message", "server_rss_mib", "raw",
+]
+
+
+def read_config(path):
+    config = {}
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if "=" not in line:
+                sys.exit(f"run-matrix: {path}:{number}: expected 'name = value'")
+            name, value = (part.strip() for part in line.split("=", 1))
+            config[name] = value.replace(",", " ").split()
+    def numbers(name, kind, default=None):
+        if name not in config:
+            if default is None:
+                sys.exit(f"run-matrix: {path}: '{name}' is missing")
+            return default
+        try:
+            return [kind(v) for v in config[name]]
+        except ValueError:
+            sys.exit(f"run-matrix: {path}: '{name}' must be a list of numbers")
+    grid = {
+        "workers": numbers("workers", int),
+        "connections": numbers("connections", int),
+        "sizes": numbers("sizes", int),
+        "pipelines": numbers("pipelines", int, [1]),
+        "duration": numbers("duration", float, [5.0])[0],
+        "warmup": numbers("warmup", float, [1.0])[0],
+        "client_threads": numbers("client_threads", int, [0])[0],
+        "peers": config.get("peers", []),
+        "variants": config.get("variants", ["acceptor"]),
+        "peer_connections": numbers("peer_connections", int, None)
+        if "peer_connections" in config else None,
+    }
+    if grid["peer_connections"] is None:
+        grid["peer_connections"] = grid["connections"]
+    for variant in grid["variants"]:
+        if variant not in VARIANTS:
+            sys.exit(f"run-matrix: {path}: unknown variant '{variant}' ({', '.join(VARIANTS)})")
+    for peer in grid["peers"]:
+        if peer not in ("python", "node"):
+            sys.exit(f"run-matrix: {path}: unknown peer '{peer}' (python, node)")
+    return grid
+
+
+def process_cpu_s(pid):
+    """utime + stime of a process (all its threads), from /proc; None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 2)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, process, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Target:
+    """A server to measure: how to start it, and whether it has an admin endpoint."""
+
+    def __init__(self, name, workers, command, admin_port=None, variant=""):
+        self.name = name
+        self.variant = variant
+        self.workers = workers
+        self.command = command
+        self.admin_port = admin_port
+        self.process = None
+        self.log = None
+
+    def start(self, port, log_path):
+        self.port = port
+        self.log = open(log_path, "ab")
+        argv = [a.replace("{port}", str(port)) for a in self.command]
+        # echo-server reads MR_<NAME> variables as options and refuses unknown ones.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MR_")}
+        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env)
+        ready = wait_listening(port, self.process)
+        if ready and self.admin_port:
+            ready = wait_listening(self.admin_port, self.process)
+        if not ready:
+            self.stop()
+        return ready
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # our own child, by its PID
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self.log:
+            self.log.close()
+            self.log = None
+
+
+def make_targets(grid, build, python):
+    targets = []
+    server = os.path.join(build, "echo-server")
+    for variant in grid["variants"]:
+        for workers in grid["workers"]:
+            admin = free_port()
+            targets.append(Target("multireactor", workers, [
+                server, "--bind", "127.0.0.1", "--port", "{port}", "--workers", str(workers),
+                "--admin_port", str(admin), "--log_level", "warn", *VARIANTS[variant]],
+                admin_port=admin, variant=variant))
+    for peer in grid["peers"]:
+        if peer == "python":
+            targets.append(Target("python", 1, [
+                python, os.path.join(HERE, "peers", "python_selectors_echo.py"), "{port}"]))
+        elif peer == "node":
+            node = shutil.which("node") or shutil.which("nodejs")
+            if node is None:
+                print("run-matrix: no node found; skipping the node peer", file=sys.stderr)
+                continue
+            targets.append(Target("node", 1, [
+                node, os.path.join(HERE, "peers", "node_echo.js"), "{port}"]))
+    return targets
+
+
+def run_point(bench, target, connections, size, pipeline, grid, raw_dir):
+    name = f"{target.name}-{target.variant}" if target.variant else target.name
+    stem = f"{name}-w{target.workers}-c{connections}-s{size}-p{pipeline}"
+    json_path = os.path.join(raw_dir, stem + ".json")
+    argv = [bench, "--port", str(target.port), "--connections", str(connections),
+            "--size", str(size), "--pipeline", str(pipeline), "--duration", str(grid["duration"]),
+            "--warmup", str(grid["warmup"]), "--threads", str(grid["client_threads"]),
+            "--drain-timeout", "5", "--progress", "off", "--json", json_path]
+    if target.admin_port:
+        argv += ["--admin", f"127.0.0.1:{target.admin_port}"]
+    limit = grid["duration"] + grid["warmup"] + 60
+    # The server's CPU time is read from /proc for every target alike, so the peers (which have
+    # no admin endpoint) are measured the same way as ours.
+    pid = target.process.pid
+    cpu_before = process_cpu_s(pid)
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=limit)
+        exit_code = done.returncode
+        output = done.stdout.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        exit_code, output = -1, "timed out"
+    cpu_after = process_cpu_s(pid)
+    rss_mib = process_rss_mib(pid)
+    with open(os.path.join(raw_dir, stem + ".txt"), "w") as f:
+        f.write(output)
+    row = {"target": target.name, "variant": target.variant, "workers": target.workers,
+           "connections": connections,
+           "size": size, "pipeline": pipeline, "exit_code": exit_code,
+           "raw": os.path.relpath(json_path, os.path.dirname(raw_dir))}
+    try:
+        with open(json_path) as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        row.update({"errors": "", "clean": False})
+        return row
+    lat = report["latency_ns"]
+    row.update({
+        "messages_per_s": round(report["throughput"]["messages_per_s"], 1),
+        "mib_per_s": round(report["throughput"]["mib_per_s"], 3),
+        "p50_ms": lat["p50"] / 1e6, "p90_ms": lat["p90"] / 1e6, "p99_ms": lat["p99"] / 1e6,
+        "p999_ms": lat["p99_9"] / 1e6, "max_ms": lat["max"] / 1e6,
+        "messages": report["totals"]["messages_received"],
+        "errors": report["errors"]["total"], "clean": report["clean"],
+    })
+    server = report.get("server")
+    if server and server.get("ok"):
+        row["server_messages_imbalance"] = server.get("messages_imbalance")
+        row["server_connections_imbalance"] = server.get("connections_imbalance")
+    if cpu_before is not None and cpu_after is not None:
+        row["server_cpu_s"] = round(cpu_after - cpu_before, 3)
+        if row["messages"]:
+            row["server_cpu_us_per_message"] = round(
+                (cpu_after - cpu_before) * 1e6 / row["messages"], 3)
+    row["server_rss_mib"] = rss_mib
+    return row
+
+
+def label(row):
+    if row["target"] == "multireactor":
+        variant = row.get("variant") or "acceptor"
+        suffix = "" if variant == "acceptor" else f" {variant}"
+        return f"multireactor {row['workers']}w{suffix}"
+    return row["target"]
+
+
+def write_csv(rows, path):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in CSV_FIELDS})
+
+
+def fmt_rate(v):
+    return f"{v:,.0f}" if isinstance(v, (int, float)) else "-"
+
+
+def write_summary(rows, grid, path, elapsed_s):
+    labels = []
+    for row in rows:
+        if label(row) not in labels:
+            labels.append(label(row))
+    out = ["# echo-bench matrix", "",
+           f"{len(rows)} runs in {elapsed_s:.0f} s; {grid['duration']} s measured after "
+           f"{grid['warmup']} s warm-up each; closed loop; every byte verified. "
+           "Cells: messages/s (p99 latency ms); `!` marks a run that was not clean.", ""]
+    for size in grid["sizes"]:
+        for pipeline in grid["pipelines"]:
+            points = [r for r in rows if r["size"] == size and r["pipeline"] == pipeline]
+            if not points:
+                continue
+            out.append(f"## {size}-byte messages, pipeline {pipeline}")
+            out.append("")
+            out.append("| connections | " + " | ".join(labels) + " |")
+            out.append("|---:|" + "---:|" * len(labels))
+            for c in sorted({r["connections"] for r in points}):
+                cells = []
+                for name in labels:
+                    match = [r for r in points if r["connections"] == c and label(r) == name]
+                    if not match:
+                        cells.append("")
+                        continue
+                    r = match[0]
+                    mark = "" if r.get("clean") else " !"
+                    p99 = r.get("p99_ms")
+                    cells.append(f"{fmt_rate(r.get('messages_per_s'))}"
+                                 + (f" ({p99:.2f})" if isinstance(p99, float) else "") + mark)
+                out.append(f"| {c} | " + " | ".join(cells) + " |")
+            out.append("")
+    # Ratios: our best worker count against each peer, point by point.
+    peers = [p for p in ("python", "node") if any(r["target"] == p for r in rows)]
+    if peers:
+        out.append("## Ratios: multireactor (best worker count) against each peer")
+        out.append("")
+        out.append("Throughput: our messages/s over theirs. CPU: their server CPU time per "
+                   "message over ours (from /proc, all threads). Client and server share the "
+                   "same cores, so the throughput ratio understates the server's difference; "
+                   "the CPU ratio does not.")
+        out.append("")
+        out.append("| size | pipeline | connections | " +
+                   " | ".join(f"msg/s x {p} | CPU/msg x {p}" for p in peers) + " |")
+        out.append("|---:|---:|---:|" + "---:|" * (2 * len(peers)))
+        for size in grid["sizes"]:
+            for pipeline in grid["pipelines"]:
+                for c in sorted({r["connections"] for r in rows}):
+                    ours = [r.get("messages_per_s") or 0 for r in rows
+                            if r["target"] == "multireactor" and r["size"] == size
+                            and r["pipeline"] == pipeline and r["connections"] == c]
+                    if not ours:
+                        continue
+                    ours_cpu = [r.get("server_cpu_us_per_message") for r in rows
+                                if r["target"] == "multireactor" and r["size"] == size
+                                and r["pipeline"] == pipeline and r["connections"] == c
+                                and r.get("server_cpu_us_per_message")]
+                    cells = []
+                    for p in peers:
+                        theirs = [r for r in rows
+                                  if r["target"] == p and r["size"] == size
+                                  and r["pipeline"] == pipeline and r["connections"] == c]
+                        rate = theirs[0].get("messages_per_s") if theirs else None
+                        cells.append(f"{max(ours) / rate:.1f}" if rate else "-")
+                        cpu = theirs[0].get("server_cpu_us_per_message") if theirs else None
+                        cells.append(f"{cpu / min(ours_cpu):.1f}" if cpu and ours_cpu else "-")
+                    if any(cell != "-" for cell in cells):
+                        out.append(f"| {size} | {pipeline} | {c} | " + " | ".join(cells) + " |")
+        out.append("")
+    unclean = [r for r in rows if not r.get("clean")]
+    out.append(f"Runs not clean: {len(unclean)}" + (
+        " (" + ", ".join(f"{label(r)} c={r['connections']} s={r['size']} p={r['pipeline']}: "
+                         f"exit {r['exit_code']}, errors {r.get('errors')}" for r in unclean) + ")"
+        if unclean else ""))
+    out.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+def plot(rows, grid, out_dir):
+    gnuplot = shutil.which("gnuplot")
+    if gnuplot is None:
+        print("run-matrix: gnuplot not found; no plots", file=sys.stderr)
+        return []
+    data_dir = os.path.join(out_dir, "plot-data")
+    os.makedirs(data_dir, exist_ok=True)
+    made = []
+    labels = []
+    for row in rows:
+        if label(row) not in labels:
+            labels.append(label(row))
+    for size in grid["sizes"]:
+        for pipeline in grid["pipelines"]:
+            series = []
+            for name in labels:
+                points = sorted((r for r in rows if label(r) == name and r["size"] == size
+                                 and r["pipeline"] == pipeline and r.get("messages_per_s")),
+                                key=lambda r: r["connections"])
+                if not points:
+                    continue
+                data = os.path.join(data_dir, f"{name.replace(' ', '_')}-s{size}-p{pipeline}.dat")
+                with open(data, "w") as f:
+                    for r in points:
+                        f.write(f"{r['connections']} {r['messages_per_s']} {r['p50_ms']} "
+                                f"{r['p99_ms']} {r['p999_ms']}\n")
+                series.append((name, data))
+            if not series:
+                continue
+            common = ("set terminal pngcairo size 900,560 font 'sans,10'\n"
+                      "set logscale x\nset grid\nset key outside right top\n"
+                      "set xlabel 'concurrent connections'\n")
+            throughput_png = os.path.join(out_dir, f"throughput-s{size}-p{pipeline}.png")
+            script = common + (
+                f"set output '{throughput_png}'\n"
+                f"set title 'echo throughput, {size}-byte messages, pipeline {pipeline}'\n"
+                "set ylabel 'messages/s'\nset logscale y\nset format y '%.0s%c'\n"
+                "plot " + ", ".join(f"'{d}' using 1:2 with linespoints lw 2 title '{n}'"
+                                    for n, d in series) + "\n")
+            latency_png = os.path.join(out_dir, f"latency-s{size}-p{pipeline}.png")
+            script += (
+                f"set output '{latency_png}'\n"
+                f"set title 'echo latency, {size}-byte messages, pipeline {pipeline} "
+                "(solid p50, dashed p99)'\n"
+                "set ylabel 'milliseconds'\nset logscale y\nset format y '%g'\n"
+                "plot " + ", ".join(
+                    f"'{d}' using 1:3 with linespoints lw 2 lc {i + 1} dt 1 title '{n} p50', "
+                    f"'{d}' using 1:4 with linespoints lw 2 lc {i + 1} dt 2 title '{n} p99'"
+                    for i, (n, d) in enumerate(series)) + "\n")
+            done = subprocess.run([gnuplot], input=script.encode(), stderr=subprocess.PIPE)
+            if done.returncode != 0:
+                print("run-matrix: gnuplot failed:", done.stderr.decode(), file=sys.stderr)
+                continue
+            made += [throughput_png, latency_png]
+    return made
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="use configs/matrix-quick.conf (under two minutes on 2 cores)")
+    parser.add_argument("--config", help="grid file (default configs/matrix.conf)")
+    parser.add_argument("--out", help="results folder (default results/matrix-<time>)")
+    parser.add_argument("--no-peers", action="store_true", help="only our server")
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--python", default=sys.executable, help="interpreter for the python peer")
+    args = parser.parse_args()
+
+    config = args.config or os.path.join(
+        ROOT, "configs", "matrix-quick.conf" if args.quick else "matrix.conf")
+    grid = read_config(config)
+    if args.no_peers:
+        grid["peers"] = []
+    bench = os.path.join(args.build, "echo-bench")
+    for binary in (bench, os.path.join(args.build, "echo-server")):
+        if not os.access(binary, os.X_OK):
+            sys.exit(f"run-matrix: {binary} is missing; build first (bench/run-matrix does)")
+    out_dir = args.out or os.path.join(ROOT, "results",
+                                       time.strftime("matrix-%Y%m%d-%H%M%S"))
+    raw_dir = os.path.join(out_dir, "raw")
+    os.makedirs(raw_dir, exist_ok=True)
+
+    started = time.monotonic()
+    rows = []
+    targets = make_targets(grid, args.build, args.python)
+    total = sum(len(grid["connections"] if t.name == "multireactor" else grid["peer_connections"])
+                for t in targets) * len(grid["sizes"]) * len(grid["pipelines"])
+    print(f"run-matrix: {total} runs from {os.path.relpath(config, ROOT)} into "
+          f"{os.path.relpath(out_dir, ROOT)}", flush=True)
+    for target in targets:
+        connections = (grid["connections"] if target.name == "multireactor"
+                       else grid["peer_connections"])
+        name = f"{target.name}-{target.variant}" if target.variant else target.name
+        log_path = os.path.join(out_dir, f"server-{name}-w{target.workers}.log")
+        if not target.start(free_port(), log_path):
+            print(f"run-matrix: {target.name} did not start (see {log_path})", file=sys.stderr)
+            continue
+        try:
+            for size in grid["sizes"]:
+                for pipeline in grid["pipelines"]:
+                    for c in connections:
+                        if not target.alive():
+                            print(f"run-matrix: {target.name} died; restarting", file=sys.stderr)
+                            target.stop()
+                            if not target.start(free_port(), log_path):
+                                break
+                        row = run_point(bench, target, c, size, pipeline, grid, raw_dir)
+                        rows.append(row)
+                        print(f"  {label(row):<16} c={c:<6} size={size:<6} pipeline={pipeline:<3}"
+                              f" {fmt_rate(row.get('messages_per_s')):>12} msg/s"
+                              f"  p99 {row.get('p99_ms', float('nan')):8.3f} ms"
+                              f"  {'clean' if row.get('clean') else 'NOT CLEAN'}", flush=True)
+        finally:
+            target.stop()
+    elapsed = time.monotonic() - started
+    write_csv(rows, os.path.join(out_dir, "results.csv"))
+    write_summary(rows, grid, os.path.join(out_dir, "summary.md"), elapsed)
+    plots = plot(rows, grid, out_dir)
+    print(f"run-matrix: {len(rows)} runs in {elapsed:.0f} s -> "
+          f"{os.path.relpath(out_dir, ROOT)}/ (results.csv, summary.md, {len(plots)} plots)")
+    ours_unclean = [r for r in rows if r["target"] == "multireactor" and not r.get("clean")]
+    return 1 if ours_unclean else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""The per-message cost targets, measured: bench/perf-check [--quick] [--update-baseline].
+
+1. Syscalls per echoed message on the server (strace -c -f over an echo-bench run), at
+   100 connections x pipeline 1 and 1000 connections x pipeline 8. Target: <= 2.05.
+2. User-space instructions per echoed message (valgrind --tool=callgrind on the server) for
+   100 connections x 64 B x 200,000 messages and for 1 connection x 16 B x 10,000 round trips.
+   The cost of starting and stopping the process is measured by a run with no messages and
+   subtracted. Target: <= 450; compared with bench/perf-baseline.json, where a rise of more than
+   5% fails this script.
+3. Server RSS per idle connection with 10,000 idle connections. Target: <= 128 bytes.
+
+The workloads are open loop (--rate) so the message counts are exact and the batching is the
+same from run to run. Exit status 1 when a target or the baseline comparison fails.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BASELINE = os.path.join(HERE, "perf-baseline.json")
+
+SYSCALL_TARGET = 2.05
+INSTRUCTIONS_TARGET = 450
+IDLE_BYTES_TARGET = 128
+REGRESSION_ALLOWED = 0.05
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"perf-check: the server exited early ({proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"perf-check: nothing listening on {port}")
+
+
+def clean_env():
+    # echo-server treats every MR_* variable as an option: keep the scripts' own out of its way.
+    return {k: v for k, v in os.environ.items() if not k.startswith("MR_")}
+
+
+def server_argv(build, port, workers=2, admin_port=0, extra=()):
+    return [os.path.join(build, "echo-server"), "--bind", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--admin_port", str(admin_port), "--log_level", "warn",
+            *extra]
+
+
+def run_bench(build, port, args, json_path, timeout):
+    argv = [os.path.join(build, "echo-bench"), "--port", str(port), "--progress", "off",
+            "--json", json_path, *args]
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=timeout, env=clean_env())
+    with open(json_path) as f:
+        report = json.load(f)
+    if done.returncode != 0 or not report.get("clean", False):
+        sys.exit("perf-check: echo-bench run was not clean:\n" + done.stdout.decode())
+    return report
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ---- 1. syscalls per message -------------------------------------------------------------
+
+def strace_counts(path):
+    calls = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            # "% time  seconds  usecs/call  calls  [errors]  syscall"
+            if len(fields) >= 5 and re.match(r"^[\d.]+$", fields[0]) and fields[-1] != "total":
+                calls[fields[-1]] = int(fields[3])
+    return calls
+
+
+def measure_syscalls(build, connections, pipeline, duration, tmp):
+    port = free_port()
+    server = subprocess.Popen(server_argv(build, port), env=clean_env(),
+                              stderr=subprocess.DEVNULL)
+    wait_listening(port, server)
+    out = os.path.join(tmp, f"strace-{connections}-{pipeline}.txt")
+    tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(server.pid), "-o", out],
+                              stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # strace attaches to every thread before the load starts
+    report = run_bench(build, port, ["--connections", str(connections), "--pipeline",
+                                     str(pipeline), "--size", "64", "--duration", str(duration),
+                                     "--warmup", "0", "--threads", "1"],
+                       os.path.join(tmp, f"bench-sys-{connections}.json"), duration + 120)
+    tracer.send_signal(signal.SIGINT)
+    tracer.wait(timeout=60)
+    stop(server)
+    calls = strace_counts(out)
+    messages = report["totals"]["messages_received"]
+    data_path = sum(calls.get(name, 0) for name in ("read", "sendto", "epoll_wait", "write"))
+    total = sum(calls.values())
+    return {
+        "connections": connections, "pipeline": pipeline, "messages": messages,
+        "syscalls": calls, "per_message_total": round(total / messages, 4),
+        "per_message_data_path": round(data_path / messages, 4),
+        "epoll_wait_per_message": round(calls.get("epoll_wait", 0) / messages, 4),
+    }
+
+
+# ---- 2. instructions per message ---------------------------------------------------------
+
+def callgrind_run(build, bench_args, tmp, name, expect_messages):
+    port = free_port()
+    out = os.path.join(tmp, f"callgrind-{name}.out")
+    log = os.path.join(tmp, f"callgrind-{name}.log")
+    server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                               f"--log-file={log}", *server_argv(build, port)],
+                              env=clean_env(), stderr=subprocess.DEVNULL)
+    wait_listening(port, server, seconds=120)
+    messages = 0
+    if bench_args is not None:
+        report = run_bench(build, port, bench_args, os.path.join(tmp, f"bench-cg-{name}.json"),
+                           600)
+        messages = report["totals"]["messages_received"]
+        if expect_messages and messages != expect_messages:
+            sys.exit(f"perf-check: {name}: {messages} messages echoed, expected "
+                     f"{expect_messages}")
+    stop(server)
+    with open(log) as f:
+        match = re.search(r"Collected : (\d+)", f.read())
+    if not match:
+        sys.exit(f"perf-check: no callgrind total in {log}")
+    return int(match.group(1)), messages
+
+
+def measure_instructions(build, tmp, quick):
+    base_ir, _ = callgrind_run(build, None, tmp, "startup", 0)
+    workloads = [
+        # name, connections, size, rate (msgs/s in total), seconds
+        ("c100-s64", 100, 64, 20000, 2 if quick else 10),
+        ("c1-s16", 1, 16, 2000, 5),
+    ]
+    results = {}
+    for name, connections, size, rate, seconds in workloads:
+        expect = rate * seconds
+        args = ["--connections", str(connections), "--size", str(size), "--rate", str(rate),
+                "--duration", str(seconds), "--warmup", "0", "--threads", "1"]
+        ir, messages = callgrind_run(build, args, tmp, name, expect)
+        results[name] = {
+            "connections": connections, "size": size, "messages": messages,
+            "instructions_total": ir, "instructions_startup_and_stop": base_ir,
+            "per_message": round((ir - base_ir) / messages, 1),
+            "per_message_including_startup": round(ir / messages, 1),
+        }
+    return results
+
+
+# ---- 3. memory per idle connection -------------------------------------------------------
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def active_connections(admin_port):
+    with socket.create_connection(("127.0.0.1", admin_port), timeout=5) as s:
+        s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    body = data.split(b"\r\n\r\n", 1)[1]
+    return json.loads(body)["total"]["connections_active"]
+
+
+def measure_idle_memory(build, connections, tmp):
+    port, admin = free_port(), free_port()
+    server = subprocess.Popen(server_argv(build, port, admin_port=admin), env=clean_env(),
+                              stderr=subprocess.DEVNULL)
+    wait_listening(port, server)
+    time.sleep(0.5)
+    before = rss_bytes(server.pid)
+    # One message every 10 s over all connections: the connections are open and idle.
+    bench = subprocess.Popen([os.path.join(build, "echo-bench"), "--port", str(port),
+                              "--connections", str(connections), "--rate", "0.1",
+                              "--duration", "30", "--warmup", "0", "--progress", "off",
+                              "--threads", "1"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=clean_env())
+    deadline = time.time() + 60
+    while active_connections(admin) < connections and time.time() < deadline:
+        time.sleep(0.2)
+    held = active_connections(admin)
+    time.sleep(1.0)
+    after = rss_bytes(server.pid)
+    bench.send_signal(signal.SIGINT)
+    try:
+        bench.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        bench.kill()
+        bench.wait()
+    stop(server)
+    if held < connections:
+        sys.exit(f"perf-check: only {held} of {connections} connections were established")
+    return {"connections": held, "rss_before": before, "rss_after": after,
+            "bytes_per_connection": round((after - before) / held, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--quick", action="store_true", help="shorter runs (not the baseline)")
+    parser.add_argument("--update-baseline", action="store_true")
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mr-perf-") as tmp:
+        results = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release},
+                   "syscalls": [], "instructions": {}, "idle_memory": {}}
+        duration = 3 if args.quick else 5
+        for connections, pipeline in ((100, 1), (1000, 8)):
+            results["syscalls"].append(
+                measure_syscalls(args.build, connections, pipeline, duration, tmp))
+        results["instructions"] = measure_instructions(args.build, tmp, args.quick)
+        results["idle_memory"] = measure_idle_memory(args.build, 10000, tmp)
+
+    failures = []
+    print("syscalls per echoed message (strace -c -f on the server)")
+    for r in results["syscalls"]:
+        print(f"  {r['connections']:>5} conns x pipeline {r['pipeline']}: "
+              f"{r['per_message_data_path']:.3f} data path, {r['per_message_total']:.3f} all "
+              f"(epoll_wait {r['epoll_wait_per_message']:.4f}) over {r['messages']} messages")
+        if r["per_message_total"] > SYSCALL_TARGET:
+            failures.append(f"syscalls per message {r['per_message_total']} > {SYSCALL_TARGET}")
+    print("user-space instructions per echoed message (callgrind, start-up subtracted)")
+    for name, r in results["instructions"].items():
+        print(f"  {name}: {r['per_message']:.1f} ({r['per_message_including_startup']:.1f} with "
+              f"start-up) over {r['messages']} messages")
+        if r["per_message"] > INSTRUCTIONS_TARGET:
+            failures.append(f"{name}: {r['per_message']} instructions > {INSTRUCTIONS_TARGET}")
+    m = results["idle_memory"]
+    print(f"server RSS per idle connection: {m['bytes_per_connection']:.1f} B "
+          f"({m['connections']} connections, RSS {m['rss_before']} -> {m['rss_after']})")
+    if m["bytes_per_connection"] > IDLE_BYTES_TARGET:
+        failures.append(f"idle connection {m['bytes_per_connection']} B > {IDLE_BYTES_TARGET}")
+
+    if args.update_baseline:
+        if args.quick:
+            sys.exit("perf-check: record the baseline from a full run, not --quick")
+        with open(BASELINE, "w") as f:
+            json.dump({name: {"per_message": r["per_message"]}
+                       for name, r in results["instructions"].items()}, f, indent=2)
+            f.write("\n")
+        print(f"baseline written to {BASELINE}")
+    elif os.path.exists(BASELINE):
+        with open(BASELINE) as f:
+            baseline = json.load(f)
+        for name, r in results["instructions"].items():
+            if name not in baseline:
+                continue
+            limit = baseline[name]["per_message"] * (1 + REGRESSION_ALLOWED)
+            verdict = "ok" if r["per_message"] <= limit else "REGRESSION"
+            print(f"  vs baseline {name}: {baseline[name]['per_message']} -> "
+                  f"{r['per_message']} ({verdict}, limit {limit:.1f})")
+            if r["per_message"] > limit:
+                failures.append(f"{name}: {r['per_message']} instructions > baseline + 5%")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=2)
+    for failure in failures:
+        print("FAIL: " + failure)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
