@@ -268,15 +268,17 @@ def main():
         if args.quick:
             sys.exit("perf-check: record the baseline from a full run, not --quick")
         with open(BASELINE, "w") as f:
-            json.dump({name: {"per_message": r["per_message"]}
-                       for name, r in results["instructions"].items()}, f, indent=2)
+            recorded = {"note": f"bench/perf-check --update-baseline, {time.strftime('%Y-%m-%d')}"}
+            recorded.update({name: {"per_message": r["per_message"]}
+                             for name, r in results["instructions"].items()})
+            json.dump(recorded, f, indent=2)
             f.write("\n")
         print(f"baseline written to {BASELINE}")
     elif os.path.exists(BASELINE):
         with open(BASELINE) as f:
             baseline = json.load(f)
         for name, r in results["instructions"].items():
-            if name not in baseline:
+            if not isinstance(baseline.get(name), dict):
                 continue
             limit = baseline[name]["per_message"] * (1 + REGRESSION_ALLOWED)
             verdict = "ok" if r["per_message"] <= limit else "REGRESSION"
