@@ -2,7 +2,7 @@
 //
 // Contract: empty buffers own no memory; memory is taken only when a write was partial and is
 // given back by release() once everything is sent, so an idle connection costs only this
-// object (16 bytes). append() keeps byte order; consume() drops bytes from the front. Not
+// object (24 bytes). append() keeps byte order; consume() drops bytes from the front. Not
 // thread-safe: owned by one connection on one worker.
 #pragma once
 

@@ -1,0 +1,43 @@
+#include "test_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace mr::test {
+namespace {
+
+// spdlog builds its registry and default logger on first use, behind a guard inside the
+// uninstrumented libspdlog. When two workers log for the first time at once, ThreadSanitizer
+// cannot see that guard and reports a race; echo-server never meets this because it calls
+// setup_logging() before any thread starts. Tests that run workers in this process get the same
+// order from this initializer, which runs on the main thread before main().
+[[maybe_unused]] const bool spdlog_ready = (spdlog::default_logger_raw(), true);
+
+}  // namespace
+
+ServerConfig loopback_config(unsigned workers) {
+  ServerConfig config;
+  config.bind = "127.0.0.1";
+  config.port = 0;
+  config.admin_port = 0;
+  config.workers = workers;
+  return config;
+}
+
+WorkerStatsSnapshot total_stats(const Server& server) {
+  const auto workers = server.worker_stats();
+  return aggregate(workers);
+}
+
+bool wait_for_stats(const Server& server,
+                    const std::function<bool(const WorkerStatsSnapshot&,
+                                             const std::vector<WorkerStatsSnapshot>&)>& condition,
+                    const Deadline& deadline) {
+  return wait_until(
+      [&] {
+        const auto workers = server.worker_stats();
+        return condition(aggregate(workers), workers);
+      },
+      deadline);
+}
+
+}  // namespace mr::test

@@ -1,0 +1,29 @@
+// Test helpers for an in-process mr::Server on the loopback interface.
+//
+// Contract: loopback_config() is a ServerConfig bound to 127.0.0.1 on a free port (port 0) with
+// the admin listener off; the stats helpers read Server::worker_stats(), which is thread-safe,
+// and wait_for_stats() polls it until a condition holds or the deadline passes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "multireactor/config.hpp"
+#include "multireactor/server.hpp"
+#include "multireactor/stats.hpp"
+#include "test_client.hpp"
+
+namespace mr::test {
+
+ServerConfig loopback_config(unsigned workers);
+
+WorkerStatsSnapshot total_stats(const Server& server);
+
+// Polls the server's per-worker stats until `condition(total, per_worker)` holds.
+bool wait_for_stats(const Server& server,
+                    const std::function<bool(const WorkerStatsSnapshot&,
+                                             const std::vector<WorkerStatsSnapshot>&)>& condition,
+                    const Deadline& deadline);
+
+}  // namespace mr::test
