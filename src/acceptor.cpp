@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "multireactor/logging.hpp"
 #include "multireactor/socket.hpp"
 
 namespace mr {
@@ -35,8 +36,17 @@ Acceptor::~Acceptor() {
 
 void Acceptor::start() {
   thread_ = std::thread([this] {
+    set_thread_log_name("acceptor");
     loop_.run(*this);
     // Stop accepting at once: connections still in the backlog are refused by the kernel.
+    listener_.close_listener();
+  });
+}
+
+void Acceptor::stop_listening() {
+  loop_.post([this] {
+    if (listener_.fd() < 0) return;
+    loop_.remove(listener_.fd());
     listener_.close_listener();
   });
 }
@@ -160,6 +170,7 @@ void Acceptor::pause_accepting() {
 void Acceptor::resume_accepting() {
   if (!accepting_paused_) return;
   accepting_paused_ = false;
+  if (listener_.fd() < 0) return;  // closed while backing off
   loop_.modify(listener_.fd(), EPOLLIN, kListenKey);
 }
 

@@ -10,8 +10,8 @@
 #include <initializer_list>
 #include <sstream>
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <boost/program_options.hpp>
 
 #ifndef MR_VERSION
 #define MR_VERSION "0.0.0"
@@ -67,7 +67,8 @@ Setter one_of(std::string ServerConfig::*field, std::initializer_list<const char
   return [field, choices](ServerConfig& c, const std::string& v) -> std::string {
     if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
       std::string list;
-      for (const auto& choice : choices) list += (list.empty() ? "" : "|") + choice;
+      for (const auto& choice : choices)
+        list += (list.empty() ? "" : "|") + choice;
       return "one of " + list;
     }
     c.*field = v;
@@ -126,6 +127,17 @@ const std::vector<OptionSpec>& option_table() {
        ip_address(&ServerConfig::admin_bind)},
       {"admin_port", "9100", "admin HTTP port; 0 = no admin listener",
        integer(&ServerConfig::admin_port, 0, 65535)},
+      {"accept_mode", "acceptor",
+       "acceptor: one acceptor thread deals connections to the workers; reuseport: each worker "
+       "accepts on its own SO_REUSEPORT socket",
+       one_of(&ServerConfig::accept_mode, {"acceptor", "reuseport"})},
+      {"dispatch", "round_robin",
+       "how the acceptor picks a worker: round_robin|least_connections",
+       one_of(&ServerConfig::dispatch, {"round_robin", "least_connections"})},
+      {"cpu_affinity", "off",
+       "off|auto (auto: pin worker i to the i-th usable CPU, unless there are fewer CPUs than "
+       "workers)",
+       one_of(&ServerConfig::cpu_affinity, {"off", "auto"})},
       {"idle_timeout_ms", "0", "close a connection idle this long in both directions; 0 = off",
        integer(&ServerConfig::idle_timeout_ms, 0, 86'400'000)},
       {"shutdown_timeout_ms", "5000",
@@ -155,6 +167,8 @@ po::options_description command_description() {
   po::options_description desc("Commands");
   desc.add_options()("help", "print this help and exit")("version", "print the version and exit")(
       "check-config", "validate the configuration, print it, and exit")(
+      "health-check",
+      "GET /healthz on the admin port of this configuration; exit 0 on 200, else 1")(
       "config", po::value<std::string>(), "read options from this INI-style file");
   return desc;
 }
@@ -167,13 +181,16 @@ struct SourceValues {
 
 std::string env_name(const std::string& name) {
   std::string upper = "MR_";
-  for (char ch : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  for (char ch : name)
+    upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return upper;
 }
 
 }  // namespace
 
-const char* version_string() { return MR_VERSION; }
+const char* version_string() {
+  return MR_VERSION;
+}
 
 std::string apply_option(ServerConfig& config, const std::string& name, const std::string& value,
                          const std::string& source) {
@@ -186,7 +203,8 @@ std::string apply_option(ServerConfig& config, const std::string& name, const st
 
 std::vector<std::string> option_names() {
   std::vector<std::string> names;
-  for (const auto& spec : option_table()) names.emplace_back(spec.name);
+  for (const auto& spec : option_table())
+    names.emplace_back(spec.name);
   return names;
 }
 
@@ -207,6 +225,9 @@ std::map<std::string, std::string> describe(const ServerConfig& c) {
       {"log_file_count", std::to_string(c.log_file_count)},
       {"admin_bind", c.admin_bind},
       {"admin_port", std::to_string(c.admin_port)},
+      {"accept_mode", c.accept_mode},
+      {"dispatch", c.dispatch},
+      {"cpu_affinity", c.cpu_affinity},
       {"idle_timeout_ms", std::to_string(c.idle_timeout_ms)},
       {"shutdown_timeout_ms", std::to_string(c.shutdown_timeout_ms)},
   };
@@ -237,8 +258,8 @@ bool read_config_file(const std::string& path, std::map<std::string, std::string
       if (!opt.value.empty()) values[opt.string_key] = opt.value.front();
     }
   } catch (const po::unknown_option& e) {
-    error = fmt::format("config error: unknown key '{}' (config file {})", e.get_option_name(),
-                        path);
+    error = fmt::format("config error: unknown key '{}' (config file {}); see --help for the keys",
+                        e.get_option_name(), path);
     return false;
   } catch (const po::error& e) {
     error = fmt::format("config error: config file {}: {}", path, e.what());
@@ -285,6 +306,7 @@ ConfigOutcome parse_server_options(int argc, const char* const* argv, const char
     return outcome;
   }
   outcome.check_only = commands.count("check-config") > 0;
+  outcome.health_check = commands.count("health-check") > 0;
 
   // The environment: MR_<NAME> for every option in the table, and MR_CONFIG. Any other MR_
   // variable is a typo of ours to report, not to ignore.

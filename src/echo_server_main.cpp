@@ -7,20 +7,22 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <chrono>
 #include <cstdio>
 #include <exception>
 
 #include <spdlog/spdlog.h>
 
 #include "multireactor/config.hpp"
+#include "multireactor/config_reload.hpp"
 #include "multireactor/health_check.hpp"
 #include "multireactor/logging.hpp"
 #include "multireactor/server.hpp"
 #include "multireactor/stats.hpp"
+#include "multireactor/stats_render.hpp"
 #include "multireactor/system.hpp"
 
 extern char** environ;
@@ -42,6 +44,17 @@ void log_final_stats(const mr::Server& server) {
         i, w.connections_accepted, w.connections_closed, w.bytes_received, w.bytes_sent, w.reads,
         w.writes, w.wakeups, w.loop_iterations, w.backpressure_pauses, w.errors, w.idle_timeouts,
         w.connections_drained, w.connections_cut);
+  }
+}
+
+// SIGUSR1: every counter of every worker, with the names /stats uses.
+void log_stats_dump(const mr::Server& server) {
+  const auto workers = server.worker_stats();
+  spdlog::info("SIGUSR1 stats total: {} | acceptor: {}",
+               mr::format_worker_fields(mr::aggregate(workers)),
+               mr::format_acceptor_fields(server.acceptor_stats()));
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    spdlog::info("SIGUSR1 stats worker {}: {}", i, mr::format_worker_fields(workers[i]));
   }
 }
 
@@ -81,11 +94,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", error.c_str());
     return 2;
   }
+  mr::set_thread_log_name("main");
 
   signal(SIGPIPE, SIG_IGN);
   sigset_t handled;
   sigemptyset(&handled);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&handled, sig);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1})
+    sigaddset(&handled, sig);
   pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
   const mr::FileLimit limit = mr::raise_file_limit();
@@ -96,24 +111,48 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
+  // The first interval starts before "listening" is logged: a client that reacts to that line
+  // is counted in the first stats line.
+  using Clock = std::chrono::steady_clock;
+  auto interval_start = Clock::now();
+  auto interval_stats = server.worker_stats();
   spdlog::info(
       "echo-server {} listening on {}:{} workers={} max_connections={} high_water_mark={} "
       "nofile soft={} (was {}) hard={}",
       mr::version_string(), config.bind, server.port(), server.worker_count(),
       config.max_connections, config.high_water_mark, limit.soft, limit.soft_before, limit.hard);
+  if (server.admin_port() != 0) {
+    spdlog::info("admin endpoint on {}:{} (/healthz /readyz /stats /metrics)", config.admin_bind,
+                 server.admin_port());
+  }
 
+  // SIGHUP compares against this: log_level changes live, the rest is reported.
+  mr::ServerConfig running = config;
+  const auto interval = std::chrono::seconds(config.stats_interval_s);
   for (;;) {
-    timespec wait{};
-    wait.tv_sec = config.stats_interval_s > 0 ? config.stats_interval_s : 3600;
+    timespec wait{3600, 0};
+    if (config.stats_interval_s > 0) {
+      // Signals in between do not shift the interval: wait for what is left of it.
+      const auto left = std::max(Clock::duration::zero(), interval_start + interval - Clock::now());
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      wait.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+      wait.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    }
     int sig = sigtimedwait(&handled, nullptr, &wait);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("signal {}: stopping (draining for up to {} ms; a second signal exits at once)",
                    sig == SIGINT ? "SIGINT" : "SIGTERM", config.shutdown_timeout_ms);
       break;
     }
-    if (sig < 0 && errno == EAGAIN && config.stats_interval_s > 0) {
-      const auto workers = server.worker_stats();
-      spdlog::info("stats: {}", mr::format_stats_line(mr::aggregate(workers), workers));
+    if (sig == SIGHUP) mr::reload_config(argc, argv, environ, running);
+    if (sig == SIGUSR1) log_stats_dump(server);
+    if (config.stats_interval_s > 0 && Clock::now() >= interval_start + interval) {
+      const auto now = Clock::now();
+      auto workers = server.worker_stats();
+      const double seconds = std::chrono::duration<double>(now - interval_start).count();
+      spdlog::info("{}", mr::format_interval_line(interval_stats, workers, seconds));
+      interval_start = now;
+      interval_stats = std::move(workers);
     }
   }
   drain_then_stop(server, handled, config.shutdown_timeout_ms);

@@ -2,6 +2,12 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
+#include <fmt/format.h>
+
+#include "multireactor/admin_server.hpp"
+#include "multireactor/logging.hpp"
 #include "multireactor/socket.hpp"
 #include "multireactor/system.hpp"
 
@@ -9,6 +15,9 @@ namespace mr {
 
 Server::Server(ServerConfig config) : config_(std::move(config)) {
   if (config_.workers == 0) config_.workers = usable_cpu_count();
+  // spdlog creates its default logger lazily; doing it here, before any loop thread exists,
+  // keeps the first log calls of two workers from racing on that set-up.
+  spdlog::default_logger_raw();
 }
 
 Server::~Server() {
@@ -50,6 +59,13 @@ void Server::start() {
   acceptor_options.tcp_nodelay = config_.tcp_nodelay;
   acceptor_options.least_connections = config_.dispatch == "least_connections";
   acceptor_ = std::make_unique<Acceptor>(listen_fd, std::move(raw), acceptor_options);
+  if (config_.admin_port != 0 || config_.admin_ephemeral_port) {
+    const std::uint16_t admin_port = config_.admin_ephemeral_port ? 0 : config_.admin_port;
+    admin_ = std::make_unique<AdminServer>(make_admin_source(*this), acceptor_->loop(),
+                                           make_address(config_.admin_bind, admin_port));
+    acceptor_->attach(admin_.get());
+    admin_port_ = admin_->port();
+  }
 
   const std::vector<int> cpus =
       config_.cpu_affinity == "auto" ? pinning_cpus(config_.workers) : std::vector<int>{};
@@ -64,12 +80,18 @@ void Server::stop_accepting() {
   shutting_down_.store(true, std::memory_order_release);
   acceptor_->stop();
   acceptor_->join();
+  // The admin endpoint lived on the acceptor's loop, which has now stopped for good.
+  acceptor_->attach(nullptr);
+  admin_.reset();
 }
 
 void Server::begin_drain(std::uint64_t timeout_ms) {
   if (!running_ || draining_) return;
   draining_ = true;
-  stop_accepting();
+  // Readiness turns false and the listening socket closes at once; the acceptor's loop keeps
+  // running so the admin endpoint can still say so (/readyz 503) until stop().
+  shutting_down_.store(true, std::memory_order_release);
+  acceptor_->stop_listening();
   for (auto& w : workers_)
     w->begin_drain(timeout_ms);
 }

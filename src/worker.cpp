@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "multireactor/logging.hpp"
 #include "multireactor/socket.hpp"
 #include "raw_syscall.hpp"
 
@@ -92,6 +93,7 @@ AcceptorStatsSnapshot Worker::listener_stats() const {
 
 void Worker::start(int cpu) {
   thread_ = std::thread([this, cpu] {
+    set_thread_log_name(fmt::format("worker-{}", id_), static_cast<int>(id_));
     if (cpu >= 0) {
       cpu_set_t set;
       CPU_ZERO(&set);

@@ -44,10 +44,10 @@ TEST(RunMatrix, ATinyGridWritesRawReportsCsvAndSummary) {
   std::string row;
   std::getline(lines, header);
   std::getline(lines, row);
-  EXPECT_EQ(header.rfind("target,workers,connections,size,pipeline,messages_per_s", 0), 0U);
-  EXPECT_EQ(row.rfind("multireactor,2,4,32,2,", 0), 0U) << csv;
+  EXPECT_EQ(header.rfind("target,variant,workers,connections,size,pipeline,messages_per_s", 0), 0U);
+  EXPECT_EQ(row.rfind("multireactor,acceptor,2,4,32,2,", 0), 0U) << csv;
   EXPECT_NE(row.find(",True,0,"), std::string::npos) << "not clean: " << row;
-  EXPECT_TRUE(fs::exists(dir / "out" / "raw" / "multireactor-w2-c4-s32-p2.json"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "raw" / "multireactor-acceptor-w2-c4-s32-p2.json"));
   const std::string summary = read_text(dir / "out" / "summary.md");
   EXPECT_NE(summary.find("## 32-byte messages, pipeline 2"), std::string::npos) << summary;
   EXPECT_NE(summary.find("Runs not clean: 0"), std::string::npos) << summary;

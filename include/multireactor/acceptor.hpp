@@ -9,7 +9,8 @@
 // other than running out of descriptors (which the Listener sheds), the listen socket is not
 // watched for 100 ms. With no listening socket (listen_fd < 0, accept_mode = reuseport) the
 // thread serves only the attached handler.
-// Thread-safe: start(), stop(), join(), stats(). Everything else runs on the acceptor thread.
+// Thread-safe: start(), stop_listening(), stop(), join(), stats(). Everything else runs on the
+// acceptor thread.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,8 @@ class Acceptor final : private EventLoop::Handler {
   Acceptor& operator=(const Acceptor&) = delete;
 
   void start();
+  // Thread-safe: close the listening socket (the loop keeps serving the attached handler).
+  void stop_listening();
   void stop();
   void join();
 

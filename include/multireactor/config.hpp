@@ -32,6 +32,13 @@ struct ServerConfig {
 
   std::string admin_bind = "127.0.0.1";
   std::uint16_t admin_port = 9100;  // 0 = no admin listener
+  // Not an option (tests, embedding): bind the admin listener to a free port whatever admin_port
+  // says; Server::admin_port() tells which.
+  bool admin_ephemeral_port = false;
+
+  std::string accept_mode = "acceptor";  // acceptor | reuseport
+  std::string dispatch = "round_robin";  // round_robin | least_connections (acceptor mode)
+  std::string cpu_affinity = "off";      // off | auto
 
   std::uint64_t idle_timeout_ms = 0;  // 0 = connections may stay idle forever
   std::uint64_t shutdown_timeout_ms = 5000;
@@ -45,6 +52,8 @@ struct ConfigOutcome {
   ServerConfig config;
   bool check_only = false;  // --check-config: validate, print a line, exit 0
   std::string message;      // text to print for kExitSuccess (stdout) / kExitError (stderr)
+  // --health-check: GET /healthz on the admin port of this configuration, exit 0 or 1.
+  bool health_check = false;
 };
 
 // Parses argv and envp (a null-terminated `NAME=value` array, as `environ`).

@@ -19,6 +19,8 @@
 
 namespace mr {
 
+class AdminServer;
+
 class Server {
  public:
   explicit Server(ServerConfig config);
@@ -35,6 +37,8 @@ class Server {
   void stop();
 
   std::uint16_t port() const { return port_; }
+  // The admin listener's port once started; 0 when it is off (admin_port 0).
+  std::uint16_t admin_port() const { return admin_port_; }
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   const ServerConfig& config() const { return config_; }
 
@@ -51,6 +55,8 @@ class Server {
   ServerConfig config_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
+  std::unique_ptr<AdminServer> admin_;  // on the acceptor's loop; destroyed before it
+  std::uint16_t admin_port_ = 0;
   void stop_accepting();
 
   std::uint16_t port_ = 0;

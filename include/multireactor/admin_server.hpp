@@ -1,0 +1,134 @@
+// The admin HTTP endpoint: /healthz, /readyz, /stats and /metrics, served on the acceptor
+// thread's loop so the workers stay on the data path.
+//
+// Contract: an AdminServer owns its listening socket, its connections and one timerfd, and
+// registers them on `loop` (keys from kFirstKey up, above the acceptor's own). Construct it
+// before the loop runs; from then on everything runs on the loop's thread, and it must be
+// destroyed only after that loop has stopped for good (the loop object itself must outlive every
+// worker thread that may still answer a ping). Each connection gets one request and one answer
+// (`Connection: close`). Nothing an admin client does can block the loop: sockets are
+// non-blocking; a request head is bounded (HttpLimits) and must arrive within request_timeout
+// (408 otherwise); the answer must be taken within response_timeout (else the connection is reset,
+// dropping what the kernel still buffers); at most max_connections are open (more are accepted
+// and closed at once). GET is the only method (405 otherwise, 404 for an
+// unknown path, 400/414/431/505 for a malformed request).
+//
+// /healthz posts a ping to every worker's loop (at most one in flight per worker); each answers
+// by posting back to this loop. 200 "ok" when all answered, 503 naming each worker that did not
+// within health_timeout. /readyz is 200 until the source reports shutting down, then 503.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "multireactor/event_loop.hpp"
+#include "multireactor/http_request.hpp"
+#include "multireactor/socket.hpp"
+#include "multireactor/stats.hpp"
+
+namespace mr {
+
+class Server;
+
+// What the admin endpoint reports on. Every method is called on the admin loop's thread and
+// must be safe there (Server's accessors are thread-safe).
+class AdminSource {
+ public:
+  virtual ~AdminSource() = default;
+  virtual unsigned worker_count() const = 0;
+  virtual std::vector<WorkerStatsSnapshot> worker_stats() const = 0;
+  virtual AcceptorStatsSnapshot acceptor_stats() const = 0;
+  virtual bool shutting_down() const = 0;
+  // Runs `task` on worker `index`'s loop thread (a post: thread-safe).
+  virtual void post_to_worker(unsigned index, EventLoop::Task task) = 0;
+};
+
+// The AdminSource of a running Server.
+std::unique_ptr<AdminSource> make_admin_source(Server& server);
+
+struct AdminOptions {
+  std::size_t max_connections = 32;
+  std::chrono::milliseconds request_timeout{5000};   // the whole request head
+  std::chrono::milliseconds response_timeout{5000};  // the whole answer taken by the client
+  std::chrono::milliseconds health_timeout{1000};    // every worker answers the /healthz ping
+  std::chrono::milliseconds linger{1000};            // reading leftovers after the answer
+  HttpLimits limits;
+};
+
+class AdminServer final : public EventLoop::Handler {
+ public:
+  // Keys 16 and up (the acceptor reserves 0..15): listen socket, timer, then one per connection.
+  static constexpr std::uint64_t kFirstKey = 16;
+  static constexpr std::uint64_t kListenKey = kFirstKey;
+  static constexpr std::uint64_t kTimerKey = kFirstKey + 1;
+  static constexpr std::uint64_t kFirstConnectionKey = kFirstKey + 2;
+
+  // Binds and listens on `address` (port 0 = a free port); throws std::system_error.
+  AdminServer(std::unique_ptr<AdminSource> source, EventLoop& loop, const SocketAddress& address,
+              AdminOptions options = {});
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+  void on_event(std::uint64_t key, std::uint32_t events) override;
+  void on_iteration_end() override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  enum class State { kReading, kAwaitingHealth, kWriting, kLingering };
+
+  struct Connection {
+    int fd = -1;
+    std::uint32_t generation = 0;
+    State state = State::kReading;
+    std::uint32_t interest = 0;
+    Clock::time_point deadline{};
+    std::unique_ptr<char[]> in;  // limits.max_head_bytes
+    std::size_t in_size = 0;
+    std::string out;
+    std::size_t out_sent = 0;
+    std::vector<bool> worker_answered;  // kAwaitingHealth
+    unsigned workers_missing = 0;
+  };
+
+  std::uint64_t key_of(std::size_t slot) const;
+  Connection* find(std::uint64_t key);
+  void accept_all();
+  void on_readable(Connection& c);
+  void on_writable(Connection& c);
+  void linger_read(Connection& c);
+  void route(Connection& c, const HttpRequest& request);
+  void start_health_check(Connection& c);
+  void on_pong(unsigned worker);
+  void respond(Connection& c, int status, std::string_view content_type, std::string_view body,
+               std::string_view extra_headers = {});
+  void set_interest(Connection& c, std::uint32_t interest);
+  void close_connection(Connection& c, bool abort = false);
+  void on_timer();
+  void rearm_timer();
+  void pause_accepting(int err);
+
+  std::unique_ptr<AdminSource> source_;
+  EventLoop& loop_;
+  const AdminOptions options_;
+  int listen_fd_ = -1;
+  int timer_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<Connection> connections_;  // max_connections slots
+  std::vector<bool> ping_in_flight_;     // per worker
+  bool timer_dirty_ = false;
+  bool accept_paused_ = false;  // accept4 failed (EMFILE, ...): retried when the timer fires
+  Clock::time_point accept_resume_at_{};
+  Clock::time_point last_warning_{};
+  const Clock::time_point started_;
+  double process_start_time_s_ = 0;
+};
+
+}  // namespace mr

@@ -1,0 +1,51 @@
+// Renders the server's numbers for operators and the benchmark harness: the /stats JSON, the
+// /metrics Prometheus text (exposition format 0.0.4), and the stats log lines.
+//
+// Contract: pure functions of values taken once, so one answer agrees with itself — the `total`
+// of /stats is aggregate() of the very `workers` it lists. The names are a contract documented in
+// README.md ("Admin endpoint"); one table in stats_render.cpp names every worker counter for
+// JSON, Prometheus and the log alike, so the three cannot drift apart. Not for the data path.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "multireactor/stats.hpp"
+#include "multireactor/system.hpp"
+
+namespace mr {
+
+struct StatsReport {
+  double uptime_s = 0;
+  double process_start_time_s = 0;  // Unix time
+  ProcessUsage process;
+  std::uint64_t max_fds = 0;  // RLIMIT_NOFILE soft limit
+  bool ready = false;
+  std::vector<WorkerStatsSnapshot> workers;
+  AcceptorStatsSnapshot acceptor;
+};
+
+// GET /stats: one JSON object, newline-terminated.
+std::string render_stats_json(const StatsReport& report);
+
+// GET /metrics: Prometheus text exposition format 0.0.4, `multireactor_` prefix, one sample per
+// worker (label worker="N") for every worker counter, plus acceptor, process and build metrics.
+std::string render_prometheus(const StatsReport& report);
+
+// "connections_active=3 connections_accepted=7 ..." — every field of one snapshot with its /stats
+// name, for the SIGUSR1 dump.
+std::string format_worker_fields(const WorkerStatsSnapshot& stats);
+std::string format_acceptor_fields(const AcceptorStatsSnapshot& stats);
+
+// The stats_interval_s log line: connections now and opened/closed since `before`, msgs/s (reads
+// that returned data, per second), MiB/s in and out, and the per-worker connection counts.
+// `before` and `after` are the per-worker snapshots `seconds` apart.
+std::string format_interval_line(std::span<const WorkerStatsSnapshot> before,
+                                 std::span<const WorkerStatsSnapshot> after, double seconds);
+
+// The names every worker counter has in /stats, in order (for tests and documentation checks).
+std::vector<std::string> worker_field_names();
+
+}  // namespace mr

@@ -1,0 +1,225 @@
+// /stats JSON, /metrics Prometheus text and the stats log lines, from fixed snapshots.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "multireactor/stats_render.hpp"
+
+namespace mr {
+namespace {
+
+using nlohmann::json;
+
+// Every field a distinct value, so a swapped or dropped field shows.
+WorkerStatsSnapshot numbered(std::uint64_t base) {
+  WorkerStatsSnapshot s;
+  std::uint64_t n = base;
+  for (auto* field :
+       {&s.connections_active, &s.connections_accepted, &s.connections_closed, &s.bytes_received,
+        &s.bytes_sent, &s.reads, &s.writes, &s.wakeups, &s.loop_iterations, &s.backpressure_pauses,
+        &s.errors, &s.idle_timeouts, &s.pending_output_bytes, &s.pending_output_peak_bytes,
+        &s.connections_drained, &s.connections_cut}) {
+    *field = n++;
+  }
+  return s;
+}
+
+StatsReport sample_report() {
+  StatsReport r;
+  r.uptime_s = 12.5;
+  r.process_start_time_s = 1700000000.25;
+  r.process.rss_bytes = 5 << 20;
+  r.process.open_fds = 17;
+  r.process.cpu_user_s = 1.5;
+  r.process.cpu_system_s = 0.25;
+  r.max_fds = 20000;
+  r.ready = true;
+  r.workers = {numbered(100), numbered(200), numbered(300)};
+  r.acceptor.accept_errors = 1;
+  r.acceptor.connections_rejected = 2;
+  r.acceptor.accept_batches = 3;
+  r.acceptor.handoffs = 4;
+  return r;
+}
+
+TEST(StatsJson, HasTheDocumentedFieldsAndTotalIsTheSumOfTheWorkers) {
+  const StatsReport report = sample_report();
+  const json stats = json::parse(render_stats_json(report));
+  for (const char* key : {"uptime_s", "workers_count", "rss_bytes", "open_fds", "cpu_user_s",
+                          "cpu_system_s", "workers", "total", "acceptor", "version", "ready"}) {
+    EXPECT_TRUE(stats.contains(key)) << key;
+  }
+  EXPECT_EQ(stats["workers_count"], 3);
+  EXPECT_DOUBLE_EQ(stats["uptime_s"].get<double>(), 12.5);
+  EXPECT_EQ(stats["rss_bytes"], 5 << 20);
+  EXPECT_EQ(stats["open_fds"], 17);
+  EXPECT_DOUBLE_EQ(stats["cpu_user_s"].get<double>(), 1.5);
+  EXPECT_DOUBLE_EQ(stats["cpu_system_s"].get<double>(), 0.25);
+  EXPECT_EQ(stats["acceptor"]["connections_rejected"], 2);
+  EXPECT_EQ(stats["acceptor"]["accept_errors"], 1);
+
+  const auto names = worker_field_names();
+  ASSERT_EQ(stats["workers"].size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const json& w = stats["workers"][i];
+    EXPECT_EQ(w["id"], i);
+    EXPECT_EQ(w.size(), names.size() + 1) << "id plus one key per field";
+  }
+  for (const auto& name : names) {
+    std::uint64_t sum = 0;
+    std::uint64_t max = 0;
+    for (const json& w : stats["workers"]) {
+      sum += w[name].get<std::uint64_t>();
+      max = std::max(max, w[name].get<std::uint64_t>());
+    }
+    // A peak is not additive: its total is the largest of any worker.
+    const std::uint64_t expected = name == "pending_output_peak_bytes" ? max : sum;
+    EXPECT_EQ(stats["total"][name].get<std::uint64_t>(), expected) << name;
+  }
+  EXPECT_EQ(stats["workers"][1]["connections_active"], 200);
+  EXPECT_EQ(stats["workers"][2]["connections_cut"], 315);
+}
+
+TEST(StatsJson, NoWorkersStillRendersValidJson) {
+  StatsReport report;
+  const json stats = json::parse(render_stats_json(report));
+  EXPECT_EQ(stats["workers_count"], 0);
+  EXPECT_TRUE(stats["workers"].empty());
+  EXPECT_EQ(stats["total"]["connections_active"], 0);
+}
+
+struct Family {
+  std::string help;
+  std::string type;
+  std::vector<std::string> samples;
+};
+
+// name -> family, checking the exposition format's line shapes on the way.
+std::map<std::string, Family> parse_exposition(const std::string& text) {
+  std::map<std::string, Family> families;
+  std::istringstream lines(text);
+  std::string line;
+  std::string current;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# HELP ", 0) == 0) {
+      const std::string rest = line.substr(7);
+      current = rest.substr(0, rest.find(' '));
+      EXPECT_FALSE(families.count(current)) << "family repeated: " << current;
+      families[current].help = rest.substr(rest.find(' ') + 1);
+    } else if (line.rfind("# TYPE ", 0) == 0) {
+      const std::string rest = line.substr(7);
+      EXPECT_EQ(rest.substr(0, rest.find(' ')), current) << "TYPE without its HELP: " << line;
+      families[current].type = rest.substr(rest.find(' ') + 1);
+    } else {
+      const std::string name = line.substr(0, line.find_first_of("{ "));
+      EXPECT_EQ(name, current) << "sample outside its family: " << line;
+      families[current].samples.push_back(line);
+    }
+  }
+  return families;
+}
+
+TEST(PrometheusText, EveryFamilyHasHelpAndTypeAndCountersEndInTotal) {
+  const std::string text = render_prometheus(sample_report());
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  const auto families = parse_exposition(text);
+  for (const auto& [name, family] : families) {
+    EXPECT_FALSE(family.help.empty()) << name;
+    ASSERT_TRUE(family.type == "counter" || family.type == "gauge") << name << ": " << family.type;
+    const bool ends_in_total = name.size() > 6 && name.substr(name.size() - 6) == "_total";
+    EXPECT_EQ(family.type == "counter", ends_in_total) << name;
+    EXPECT_FALSE(family.samples.empty()) << name;
+    const bool process_metric = name.rfind("process_", 0) == 0;
+    EXPECT_TRUE(process_metric || name.rfind("multireactor_", 0) == 0) << name;
+  }
+  for (const char* name :
+       {"process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total",
+        "process_start_time_seconds", "multireactor_build_info", "multireactor_connections_active",
+        "multireactor_connections_rejected_total", "multireactor_accept_errors_total",
+        "multireactor_idle_timeouts_total", "multireactor_pending_output_bytes",
+        "multireactor_connections_drained_total", "multireactor_connections_cut_total"}) {
+    EXPECT_TRUE(families.count(name)) << name;
+  }
+}
+
+TEST(PrometheusText, PerWorkerFamiliesHaveOneSampleLabelledWithEachWorker) {
+  const auto families = parse_exposition(render_prometheus(sample_report()));
+  const Family& active = families.at("multireactor_connections_active");
+  ASSERT_EQ(active.samples.size(), 3u);
+  EXPECT_EQ(active.samples[0], "multireactor_connections_active{worker=\"0\"} 100");
+  EXPECT_EQ(active.samples[1], "multireactor_connections_active{worker=\"1\"} 200");
+  EXPECT_EQ(active.samples[2], "multireactor_connections_active{worker=\"2\"} 300");
+  EXPECT_EQ(families.at("multireactor_received_bytes_total").samples[2],
+            "multireactor_received_bytes_total{worker=\"2\"} 303");
+  EXPECT_EQ(families.at("process_cpu_seconds_total").samples[0],
+            "process_cpu_seconds_total 1.750000");
+  EXPECT_EQ(families.at("multireactor_connections_rejected_total").samples[0],
+            "multireactor_connections_rejected_total 2");
+  const std::string build = families.at("multireactor_build_info").samples[0];
+  EXPECT_NE(build.find("version=\""), std::string::npos) << build;
+  EXPECT_EQ(build.substr(build.size() - 2), " 1");
+}
+
+TEST(StatsLog, IntervalLineGivesRatesOverTheIntervalAndPerWorkerConnections) {
+  WorkerStatsSnapshot a0;
+  WorkerStatsSnapshot a1;
+  std::vector<WorkerStatsSnapshot> before{a0, a1};
+  WorkerStatsSnapshot b0 = a0;
+  WorkerStatsSnapshot b1 = a1;
+  b0.connections_active = 3;
+  b1.connections_active = 4;
+  b0.connections_accepted = 5;
+  b1.connections_accepted = 4;
+  b0.connections_closed = 2;
+  b0.reads = 1500;
+  b1.reads = 500;
+  b0.bytes_received = 1 << 20;
+  b1.bytes_received = 1 << 20;
+  b0.bytes_sent = 1 << 20;
+  std::vector<WorkerStatsSnapshot> after{b0, b1};
+  const std::string line = format_interval_line(before, after, 2.0);
+  EXPECT_NE(line.find("active=7 opened=9 closed=2"), std::string::npos) << line;
+  EXPECT_NE(line.find("1000.0 msgs/s"), std::string::npos) << line;
+  EXPECT_NE(line.find("in 1.000 MiB/s out 0.500 MiB/s"), std::string::npos) << line;
+  EXPECT_NE(line.find("per-worker active=[3,4]"), std::string::npos) << line;
+}
+
+TEST(StatsLog, DumpNamesEveryFieldWithItsStatsName) {
+  const std::string line = format_worker_fields(numbered(1));
+  for (const auto& name : worker_field_names()) {
+    EXPECT_NE(line.find(name + "="), std::string::npos) << name;
+  }
+  EXPECT_NE(line.find("connections_active=1 "), std::string::npos) << line;
+  AcceptorStatsSnapshot acceptor;
+  acceptor.connections_rejected = 9;
+  EXPECT_NE(format_acceptor_fields(acceptor).find("connections_rejected=9"), std::string::npos);
+}
+
+TEST(AdminDocumentation, ReadmeNamesEveryStatsFieldAndEveryMetric) {
+  std::ifstream in(std::string(MR_SOURCE_DIR) + "/README.md");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  const std::string readme = buffer.str();
+  ASSERT_FALSE(readme.empty());
+  for (const auto& name : worker_field_names()) {
+    EXPECT_NE(readme.find("`" + name + "`"), std::string::npos) << "/stats field " << name;
+  }
+  for (const auto& [name, family] : parse_exposition(render_prometheus(sample_report()))) {
+    EXPECT_NE(readme.find(name), std::string::npos) << "metric " << name;
+  }
+  for (const char* endpoint : {"/healthz", "/readyz", "/stats", "/metrics"}) {
+    EXPECT_NE(readme.find(endpoint), std::string::npos) << endpoint;
+  }
+}
+
+}  // namespace
+}  // namespace mr
