@@ -99,7 +99,8 @@ AdminServer::AdminServer(std::unique_ptr<AdminSource> source, EventLoop& loop,
       connections_(std::max<std::size_t>(1, options.max_connections)),
       ping_in_flight_(source_->worker_count(), false),
       started_(Clock::now()),
-      process_start_time_s_(read_process_start_time_s()) {
+      process_start_time_s_(read_process_start_time_s()),
+      rss_at_start_bytes_(process_usage().rss_bytes) {
   listen_fd_ = listen_tcp(address, kListenBacklog);
   port_ = local_port(listen_fd_);
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -277,6 +278,7 @@ void AdminServer::route(Connection& c, const HttpRequest& request) {
     r.uptime_s = std::chrono::duration<double>(Clock::now() - started_).count();
     r.process_start_time_s = process_start_time_s_;
     r.process = process_usage();
+    r.rss_at_start_bytes = rss_at_start_bytes_;
     r.max_fds = file_limit();
     r.ready = !source_->shutting_down();
     r.workers = source_->worker_stats();

@@ -21,6 +21,7 @@ Connection* ConnectionTable::acquire(int fd) {
   c.interest = 0;
   c.reading_paused = false;
   c.peer_closed_write = false;
+  c.ending = false;
   ++active_;
   return &c;
 }

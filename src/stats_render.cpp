@@ -126,16 +126,29 @@ std::vector<std::string> worker_field_names() {
   return names;
 }
 
+namespace {
+// Resident memory the server gained since it started, per open connection: what holding one
+// more connection costs (an idle one owns only its slot). 0 with no connection open.
+std::uint64_t memory_per_connection(const StatsReport& r) {
+  std::uint64_t active = 0;
+  for (const auto& w : r.workers) active += w.connections_active;
+  if (active == 0 || r.process.rss_bytes <= r.rss_at_start_bytes) return 0;
+  return (r.process.rss_bytes - r.rss_at_start_bytes) / active;
+}
+}  // namespace
+
 std::string render_stats_json(const StatsReport& r) {
   std::string out;
   auto it = std::back_inserter(out);
   fmt::format_to(it,
                  "{{\"version\":\"{}\",\"ready\":{},\"uptime_s\":{:.3f},\"workers_count\":{},"
                  "\"rss_bytes\":{},\"open_fds\":{},\"max_fds\":{},\"cpu_user_s\":{:.6f},"
-                 "\"cpu_system_s\":{:.6f},\"process_start_time_s\":{:.3f},",
+                 "\"cpu_system_s\":{:.6f},\"process_start_time_s\":{:.3f},"
+                 "\"rss_at_start_bytes\":{},\"memory_per_connection_bytes\":{},",
                  version_string(), r.ready ? "true" : "false", r.uptime_s, r.workers.size(),
                  r.process.rss_bytes, r.process.open_fds, r.max_fds, r.process.cpu_user_s,
-                 r.process.cpu_system_s, r.process_start_time_s);
+                 r.process.cpu_system_s, r.process_start_time_s, r.rss_at_start_bytes,
+                 memory_per_connection(r));
   out += "\"acceptor\":{";
   bool first = true;
   for (const auto& f : kAcceptorFields) {
@@ -180,6 +193,9 @@ std::string render_prometheus(const StatsReport& r) {
   fmt::format_to(it, "multireactor_build_info{{version=\"{}\",compiler=\"{}\"}} 1\n",
                  escape_label(version_string()), escape_label(compiler_name()));
 
+  family(out, "multireactor_memory_per_connection_bytes", Kind::kGauge,
+         "Resident memory gained since start, per open connection.");
+  fmt::format_to(it, "multireactor_memory_per_connection_bytes {}\n", memory_per_connection(r));
   family(out, "process_resident_memory_bytes", Kind::kGauge, "Resident memory size in bytes.");
   fmt::format_to(it, "process_resident_memory_bytes {}\n", r.process.rss_bytes);
   family(out, "process_open_fds", Kind::kGauge, "Number of open file descriptors.");

@@ -280,16 +280,29 @@ void Worker::on_writable(Connection& c) {
     c.reading_paused = false;
     if (c.peer_closed_write) {
       close_connection(c, /*error=*/false);
-      return;
+    } else if (c.ending) {
+      end_gracefully(c);
+    } else {
+      set_interest(c, kReadable);
     }
-    set_interest(c, kReadable);
     return;
   }
-  if (c.reading_paused && !c.peer_closed_write &&
+  if (c.reading_paused && !c.peer_closed_write && !c.ending &&
       c.pending.size() <= options_.high_water_mark / 2) {
     c.reading_paused = false;
     set_interest(c, kReadable | kWritable);
   }
+}
+
+void Worker::end_gracefully(Connection& c) {
+  // close() with input still unread sends a reset, and a reset makes the peer's kernel drop
+  // what it has not read yet: our echoes. Dropping the unread input first makes the close a
+  // plain FIN after the last byte. Bounded, so a peer that keeps sending cannot hold us here.
+  for (int i = 0; i < kDiscardReads; ++i) {
+    const ssize_t n = raw::read(c.fd, scratch_.get(), options_.scratch_bytes);
+    if (n <= 0) break;
+  }
+  close_connection(c, /*error=*/false);
 }
 
 void Worker::set_interest(Connection& c, std::uint32_t interest) {
@@ -364,13 +377,12 @@ void Worker::start_drain(std::uint64_t timeout_ms) {
     listener_->close_listener();  // stop accepting at once
   }
   connections_.for_each_open([this](Connection& c) {
-    if (c.pending.empty()) {
-      close_connection(c, /*error=*/false);
-    } else {
-      // Stop reading; close once the last pending byte is sent (as after a half-close).
-      c.peer_closed_write = true;
-      set_interest(c, kWritable);
+    c.ending = true;
+    if (!c.pending.empty()) {
+      set_interest(c, kWritable);  // stop reading; end once the last pending byte is sent
+      return;
     }
+    end_gracefully(c);
   });
   arm_timer(drain_timer_fd_, timeout_ms, 0);
   finish_drain_if_done();  // nothing was pending anywhere

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -220,6 +221,52 @@ TEST(AdminIntegration, StopClosesTheAdminListener) {
   server.stop();
   const TestClient refused = TestClient::connect(port, Deadline(5s));
   EXPECT_FALSE(refused.valid());
+}
+
+}  // namespace
+}  // namespace mr
+
+namespace mr {
+namespace {
+
+TEST(AdminIntegration, ReadyzTurns503WhileDrainingAndTheAdminListenerStaysUp) {
+  ServerConfig config = admin_config(1);
+  config.high_water_mark = 64 * 1024;
+  Server server(config);
+  server.start();
+  EXPECT_EQ(http_get(server.admin_port(), "/readyz", Deadline(5s)).status, 200);
+
+  // A client that sends without reading leaves output pending, so the drain cannot end at once.
+  TestClient slow = TestClient::connect(server.port(), Deadline(5s));
+  ASSERT_TRUE(slow.valid()) << slow.connect_error();
+  // Enough to fill both kernels' socket buffers and then the server's 64 KiB high-water mark.
+  const std::string payload = test::random_bytes(48 * 1024 * 1024, 7);
+  std::size_t sent = 0;
+  const Deadline filling(20s);
+  while (test::total_stats(server).backpressure_pauses == 0 && sent < payload.size() &&
+         !filling.expired()) {
+    const std::ptrdiff_t n = slow.send_now(std::string_view(payload).substr(sent, 65536));
+    ASSERT_GE(n, 0) << slow.send_error();
+    sent += static_cast<std::size_t>(n);
+  }
+  ASSERT_GT(test::total_stats(server).backpressure_pauses, 0U);
+
+  server.begin_drain(20000);
+  const test::HttpResponse readyz = http_get(server.admin_port(), "/readyz", Deadline(5s));
+  EXPECT_EQ(readyz.status, 503) << readyz.error;
+  EXPECT_FALSE(server.drained());
+
+  // Reading what is pending lets the drain finish: every byte the server read comes back, then
+  // EOF (not a reset, though the server never read all we sent).
+  std::string echoed;
+  EXPECT_TRUE(slow.read_until_eof(echoed, Deadline(20s))) << slow.receive_error();
+  EXPECT_TRUE(test::wait_until([&] { return server.drained(); }, Deadline(10s)));
+  const WorkerStatsSnapshot total = test::total_stats(server);
+  EXPECT_EQ(echoed.size(), total.bytes_received);
+  EXPECT_EQ(payload.compare(0, echoed.size(), echoed), 0);
+  EXPECT_EQ(total.connections_drained, 1U);
+  EXPECT_EQ(total.connections_cut, 0U);
+  server.stop();
 }
 
 }  // namespace

@@ -129,6 +129,7 @@ class AdminServer final : public EventLoop::Handler {
   Clock::time_point last_warning_{};
   const Clock::time_point started_;
   double process_start_time_s_ = 0;
+  std::uint64_t rss_at_start_bytes_ = 0;  // baseline for memory_per_connection_bytes
 };
 
 }  // namespace mr

@@ -20,6 +20,7 @@ struct Connection {
   std::uint32_t last_active_tick = 0;  // IdleWheel tick of the last byte moved either way
   bool reading_paused = false;         // output above the high-water mark: EPOLLIN dropped
   bool peer_closed_write = false;      // read returned 0: send what is pending, then close
+  bool ending = false;                 // shutdown drain: no more reading; flush, then end
   OutputBuffer pending;                // bytes the kernel did not take yet
 
   std::uint64_t key() const { return (std::uint64_t{generation} << 32) | slot; }

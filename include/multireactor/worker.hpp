@@ -81,6 +81,7 @@ class Worker final : private EventLoop::Handler {
   static constexpr std::uint64_t kListenKey = 0xFFFF'FFF2;
   static constexpr std::uint64_t kBackoffTimerKey = 0xFFFF'FFF3;
   static constexpr int kAcceptBatch = 64;
+  static constexpr int kDiscardReads = 128;  // at most 8 MiB of unread input dropped at the end
 
   void on_event(std::uint64_t key, std::uint32_t events) override;
   void on_wakeup() override;
@@ -90,6 +91,9 @@ class Worker final : private EventLoop::Handler {
   void on_writable(Connection& c);
   // Sends `n` bytes that follow the pending ones; keeps what the kernel does not take.
   void send_or_queue(Connection& c, const char* bytes, std::size_t n);
+  // After the last pending byte during a drain: drop unread input, then close (a FIN, not a
+  // reset that would destroy what the peer has not read yet).
+  void end_gracefully(Connection& c);
   void set_interest(Connection& c, std::uint32_t interest);
   void close_connection(Connection& c, bool error);
   void close_all();
