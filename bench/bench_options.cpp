@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
 
+#include "multireactor/option_values.hpp"
+
 #ifndef MR_VERSION
 #define MR_VERSION "0.0.0"
 #endif
@@ -21,8 +23,7 @@ namespace po = boost::program_options;
 namespace mr::bench {
 namespace {
 
-// Each setter returns "" when the value is acceptable, otherwise what is allowed.
-using Setter = std::function<std::string(BenchOptions&, const std::string&)>;
+using Setter = mr::Setter<BenchOptions>;
 
 struct OptionSpec {
   const char* name;
@@ -40,20 +41,6 @@ std::string normalise_host(const std::string& host) {
   return host == "localhost" ? "127.0.0.1" : host;
 }
 
-template <typename T>
-Setter integer(T BenchOptions::*field, std::uint64_t lo, std::uint64_t hi) {
-  return [field, lo, hi](BenchOptions& o, const std::string& v) -> std::string {
-    std::uint64_t parsed = 0;
-    const char* end = v.data() + v.size();
-    auto [ptr, ec] = std::from_chars(v.data(), end, parsed);
-    if (v.empty() || ec != std::errc() || ptr != end || parsed < lo || parsed > hi) {
-      return fmt::format("an integer from {} to {}", lo, hi);
-    }
-    o.*field = static_cast<T>(parsed);
-    return "";
-  };
-}
-
 Setter real(double BenchOptions::*field, double lo, double hi, bool lo_open) {
   return [=](BenchOptions& o, const std::string& v) -> std::string {
     double parsed = 0;
@@ -68,20 +55,6 @@ Setter real(double BenchOptions::*field, double lo, double hi, bool lo_open) {
   };
 }
 
-std::string parse_bool(const std::string& v, bool& out) {
-  std::string lower = v;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") {
-    out = true;
-  } else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") {
-    out = false;
-  } else {
-    return "true or false (also yes/no, on/off, 1/0)";
-  }
-  return "";
-}
-
 const std::vector<OptionSpec>& option_table() {
   static const std::vector<OptionSpec> table = {
       {"host", "127.0.0.1", "server address (numeric IPv4/IPv6, or localhost)",
@@ -90,15 +63,15 @@ const std::vector<OptionSpec>& option_table() {
          o.host = normalise_host(v);
          return "";
        }},
-      {"port", "9999", "server port", integer(&BenchOptions::port, 1, 65535)},
+      {"port", "9999", "server port", integer_option(&BenchOptions::port, 1, 65535)},
       {"connections", "100", "connections held open at once (C)",
-       integer(&BenchOptions::connections, 1, 1'000'000)},
+       integer_option(&BenchOptions::connections, 1, 1'000'000)},
       {"threads", "0", "client reactor threads; 0 = one per CPU this process may use",
-       integer(&BenchOptions::threads, 0, 1024)},
+       integer_option(&BenchOptions::threads, 0, 1024)},
       {"size", "64", "message bytes (at least 16: connection id, size, sequence number)",
-       integer(&BenchOptions::size, 16, 64ULL << 20)},
+       integer_option(&BenchOptions::size, 16, 64ULL << 20)},
       {"pipeline", "1", "messages in flight per connection; 1 = ping-pong",
-       integer(&BenchOptions::pipeline, 1, 65536)},
+       integer_option(&BenchOptions::pipeline, 1, 65536)},
       {"duration", "10", "measured seconds", real(&BenchOptions::duration_s, 0, 86400, true)},
       {"warmup", "1", "seconds of load before measuring",
        real(&BenchOptions::warmup_s, 0, 3600, false)},

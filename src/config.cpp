@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
 
+#include "multireactor/option_values.hpp"
+
 #ifndef MR_VERSION
 #define MR_VERSION "0.0.0"
 #endif
@@ -22,8 +24,7 @@ namespace po = boost::program_options;
 namespace mr {
 namespace {
 
-// Each setter returns "" when `value` is acceptable, otherwise the text saying what is allowed.
-using Setter = std::function<std::string(ServerConfig&, const std::string&)>;
+using Setter = mr::Setter<ServerConfig>;
 
 struct OptionSpec {
   const char* name;
@@ -31,36 +32,6 @@ struct OptionSpec {
   const char* help;
   Setter set;
 };
-
-template <typename T>
-Setter integer(T ServerConfig::*field, std::uint64_t lo, std::uint64_t hi) {
-  return [field, lo, hi](ServerConfig& c, const std::string& v) -> std::string {
-    std::uint64_t parsed = 0;
-    const char* end = v.data() + v.size();
-    auto [ptr, ec] = std::from_chars(v.data(), end, parsed);
-    if (v.empty() || ec != std::errc() || ptr != end || parsed < lo || parsed > hi) {
-      return fmt::format("an integer from {} to {}", lo, hi);
-    }
-    c.*field = static_cast<T>(parsed);
-    return "";
-  };
-}
-
-Setter boolean(bool ServerConfig::*field) {
-  return [field](ServerConfig& c, const std::string& v) -> std::string {
-    std::string lower = v;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") {
-      c.*field = true;
-    } else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") {
-      c.*field = false;
-    } else {
-      return "true or false (also yes/no, on/off, 1/0)";
-    }
-    return "";
-  };
-}
 
 Setter one_of(std::string ServerConfig::*field, std::initializer_list<const char*> allowed) {
   std::vector<std::string> choices(allowed.begin(), allowed.end());
@@ -98,51 +69,50 @@ const std::vector<OptionSpec>& option_table() {
   static const std::vector<OptionSpec> table = {
       {"bind", "0.0.0.0", "address the echo listener binds to", ip_address(&ServerConfig::bind)},
       {"port", "9999", "echo port; 0 picks a free port (logged at start)",
-       integer(&ServerConfig::port, 0, 65535)},
+       integer_option(&ServerConfig::port, 0, 65535)},
       {"workers", "0", "worker threads; 0 = one per CPU this process may use",
-       integer(&ServerConfig::workers, 0, 256)},
-      {"backlog", "4096", "listen(2) backlog", integer(&ServerConfig::backlog, 1, 1 << 20)},
+       integer_option(&ServerConfig::workers, 0, 256)},
+      {"backlog", "4096", "listen(2) backlog", integer_option(&ServerConfig::backlog, 1, 1 << 20)},
       {"max_connections", "100000",
        "connections held at once; beyond it new ones are accepted and closed",
-       integer(&ServerConfig::max_connections, 1, 10'000'000)},
+       integer_option(&ServerConfig::max_connections, 1, 10'000'000)},
       {"high_water_mark", "1048576",
        "bytes of pending output per connection before the server stops reading from it",
-       integer(&ServerConfig::high_water_mark, 1024, 1ULL << 30)},
+       integer_option(&ServerConfig::high_water_mark, 1024, 1ULL << 30)},
       {"tcp_nodelay", "true", "set TCP_NODELAY on echo connections",
-       boolean(&ServerConfig::tcp_nodelay)},
+       bool_option(&ServerConfig::tcp_nodelay)},
       {"log_level", "info", "trace|debug|info|warn|error|critical|off",
        one_of(&ServerConfig::log_level,
               {"trace", "debug", "info", "warn", "error", "critical", "off"})},
       {"log_file", "", "also log to this file (empty = stderr only)",
        any_text(&ServerConfig::log_file)},
       {"stats_interval_s", "0", "seconds between aggregated stats log lines; 0 = off",
-       integer(&ServerConfig::stats_interval_s, 0, 86400)},
+       integer_option(&ServerConfig::stats_interval_s, 0, 86400)},
       {"log_format", "text", "text|json (json: one object per line)",
        one_of(&ServerConfig::log_format, {"text", "json"})},
       {"log_file_max_bytes", "10485760", "rotate log_file when it reaches this size",
-       integer(&ServerConfig::log_file_max_bytes, 4096, 1ULL << 40)},
+       integer_option(&ServerConfig::log_file_max_bytes, 4096, 1ULL << 40)},
       {"log_file_count", "3", "rotated log files kept besides the current one",
-       integer(&ServerConfig::log_file_count, 1, 1000)},
+       integer_option(&ServerConfig::log_file_count, 1, 1000)},
       {"admin_bind", "127.0.0.1", "address of the admin HTTP listener (/healthz, /stats, ...)",
        ip_address(&ServerConfig::admin_bind)},
       {"admin_port", "9100", "admin HTTP port; 0 = no admin listener",
-       integer(&ServerConfig::admin_port, 0, 65535)},
+       integer_option(&ServerConfig::admin_port, 0, 65535)},
       {"accept_mode", "acceptor",
        "acceptor: one acceptor thread deals connections to the workers; reuseport: each worker "
        "accepts on its own SO_REUSEPORT socket",
        one_of(&ServerConfig::accept_mode, {"acceptor", "reuseport"})},
-      {"dispatch", "round_robin",
-       "how the acceptor picks a worker: round_robin|least_connections",
+      {"dispatch", "round_robin", "how the acceptor picks a worker: round_robin|least_connections",
        one_of(&ServerConfig::dispatch, {"round_robin", "least_connections"})},
       {"cpu_affinity", "off",
        "off|auto (auto: pin worker i to the i-th usable CPU, unless there are fewer CPUs than "
        "workers)",
        one_of(&ServerConfig::cpu_affinity, {"off", "auto"})},
       {"idle_timeout_ms", "0", "close a connection idle this long in both directions; 0 = off",
-       integer(&ServerConfig::idle_timeout_ms, 0, 86'400'000)},
+       integer_option(&ServerConfig::idle_timeout_ms, 0, 86'400'000)},
       {"shutdown_timeout_ms", "5000",
        "on SIGTERM, how long workers may flush pending output before closing the rest",
-       integer(&ServerConfig::shutdown_timeout_ms, 0, 3'600'000)},
+       integer_option(&ServerConfig::shutdown_timeout_ms, 0, 3'600'000)},
   };
   return table;
 }
