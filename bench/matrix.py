@@ -249,7 +249,8 @@ def run_point(bench, target, connections, size, pipeline, grid, raw_dir):
 def label(row):
     if row["target"] == "multireactor":
         variant = row.get("variant") or "acceptor"
-        suffix = "" if variant == "acceptor" else f" {variant}"
+        # gnuplot's enhanced text would read "_" as a subscript.
+        suffix = "" if variant == "acceptor" else f" {variant.replace('_', '-')}"
         return f"multireactor {row['workers']}w{suffix}"
     return row["target"]
 
@@ -369,8 +370,9 @@ def plot(rows, grid, out_dir):
                 data = os.path.join(data_dir, f"{name.replace(' ', '_')}-s{size}-p{pipeline}.dat")
                 with open(data, "w") as f:
                     for r in points:
+                        cpu = r.get("server_cpu_us_per_message")
                         f.write(f"{r['connections']} {r['messages_per_s']} {r['p50_ms']} "
-                                f"{r['p99_ms']} {r['p999_ms']}\n")
+                                f"{r['p99_ms']} {r['p999_ms']} {cpu if cpu else 'NaN'}\n")
                 series.append((name, data))
             if not series:
                 continue
@@ -394,11 +396,22 @@ def plot(rows, grid, out_dir):
                     f"'{d}' using 1:3 with linespoints lw 2 lc {i + 1} dt 1 title '{n} p50', "
                     f"'{d}' using 1:4 with linespoints lw 2 lc {i + 1} dt 2 title '{n} p99'"
                     for i, (n, d) in enumerate(series)) + "\n")
+            # Client and server share the CPUs here, so throughput says as much about the client
+            # as about the server; the server's own CPU time per message does not.
+            cpu_png = os.path.join(out_dir, f"server-cpu-s{size}-p{pipeline}.png")
+            script += (
+                f"set output '{cpu_png}'\n"
+                f"set title 'server CPU time per echoed message, {size}-byte messages, "
+                f"pipeline {pipeline} (lower is better)'\n"
+                "set ylabel 'microseconds (user + system)'\nunset logscale y\nset yrange [0:*]\n"
+                "set format y '%g'\n"
+                "plot " + ", ".join(f"'{d}' using 1:6 with linespoints lw 2 title '{n}'"
+                                    for n, d in series) + "\n")
             done = subprocess.run([gnuplot], input=script.encode(), stderr=subprocess.PIPE)
             if done.returncode != 0:
                 print("run-matrix: gnuplot failed:", done.stderr.decode(), file=sys.stderr)
                 continue
-            made += [throughput_png, latency_png]
+            made += [throughput_png, latency_png, cpu_png]
     return made
 
 
