@@ -252,7 +252,19 @@ ConfigOutcome parse_server_options(int argc, const char* const* argv, const char
   SourceValues cli{"command line", {}};
   po::variables_map commands;
   try {
-    po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
+    // Flags may be spelled with dashes (--admin-port) as well as with the option's own name.
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg.rfind("--", 0) == 0) {
+        const std::size_t end = std::min(arg.find('='), arg.size());
+        std::string name = arg.substr(2, end - 2);
+        std::replace(name.begin(), name.end(), '-', '_');
+        if (find_option(name) != nullptr) arg = "--" + name + arg.substr(end);
+      }
+      args.push_back(std::move(arg));
+    }
+    po::parsed_options parsed = po::command_line_parser(args).options(all).run();
     po::store(parsed, commands);
     for (const auto& opt : parsed.options) {
       if (opt.unregistered || opt.value.empty() || opt.string_key == "config") continue;

@@ -191,6 +191,14 @@ TEST(Config, FileAllowsCommentsBlankLinesAndSpaces) {
   EXPECT_EQ(outcome.config.log_file, "");
 }
 
+TEST(Config, CommandLineFlagsMaySpellUnderscoresAsDashes) {
+  const ConfigOutcome outcome = parse({"--admin-port", "9200", "--max-connections=7"});
+  ASSERT_EQ(outcome.action, Action::kRun) << outcome.message;
+  EXPECT_EQ(outcome.config.admin_port, 9200);
+  EXPECT_EQ(outcome.config.max_connections, 7u);
+  EXPECT_EQ(parse({"--no-such-option", "1"}).action, Action::kExitError);
+}
+
 TEST(Config, OtherEnvironmentVariablesAreIgnored) {
   const ConfigOutcome outcome = parse({}, {"PATH=/usr/bin", "HOME=/root", "WORKERS=9", "MRX=1"});
   ASSERT_EQ(outcome.action, Action::kRun) << outcome.message;
