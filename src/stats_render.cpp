@@ -131,7 +131,8 @@ namespace {
 // more connection costs (an idle one owns only its slot). 0 with no connection open.
 std::uint64_t memory_per_connection(const StatsReport& r) {
   std::uint64_t active = 0;
-  for (const auto& w : r.workers) active += w.connections_active;
+  for (const auto& w : r.workers)
+    active += w.connections_active;
   if (active == 0 || r.process.rss_bytes <= r.rss_at_start_bytes) return 0;
   return (r.process.rss_bytes - r.rss_at_start_bytes) / active;
 }

@@ -22,7 +22,7 @@ struct StatsReport {
   double process_start_time_s = 0;  // Unix time
   ProcessUsage process;
   std::uint64_t rss_at_start_bytes = 0;  // RSS when the server began listening
-  std::uint64_t max_fds = 0;  // RLIMIT_NOFILE soft limit
+  std::uint64_t max_fds = 0;             // RLIMIT_NOFILE soft limit
   bool ready = false;
   std::vector<WorkerStatsSnapshot> workers;
   AcceptorStatsSnapshot acceptor;
