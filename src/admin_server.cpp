@@ -222,8 +222,8 @@ void AdminServer::pause_accepting(int err) {
   const auto now = Clock::now();
   if (now - last_warning_ >= std::chrono::seconds(1)) {
     last_warning_ = now;
-    spdlog::warn("admin: accept4 failed ({}); retrying in {} ms", std::strerror(err),
-                 to_ms(kAcceptRetryDelay));
+    spdlog::warn("admin: accept4 failed ({}); retrying in {} ms",
+                 std::generic_category().message(err), to_ms(kAcceptRetryDelay));
   }
 }
 

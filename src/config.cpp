@@ -260,7 +260,7 @@ ConfigOutcome parse_server_options(int argc, const char* const* argv, const char
         const std::size_t end = std::min(arg.find('='), arg.size());
         std::string name = arg.substr(2, end - 2);
         std::replace(name.begin(), name.end(), '-', '_');
-        if (find_option(name) != nullptr) arg = "--" + name + arg.substr(end);
+        if (find_option(name) != nullptr) arg = fmt::format("--{}{}", name, arg.substr(end));
       }
       args.push_back(std::move(arg));
     }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -40,7 +41,8 @@ std::string wait_for(int fd, short events, Clock::time_point deadline) {
     pollfd p{fd, events, 0};
     int n = poll(&p, 1, static_cast<int>(left.count()));
     if (n > 0) return "";
-    if (n < 0 && errno != EINTR) return fmt::format("poll: {}", std::strerror(errno));
+    if (n < 0 && errno != EINTR)
+      return fmt::format("poll: {}", std::generic_category().message(errno));
   }
 }
 
@@ -87,7 +89,8 @@ HealthCheckResult probe_http(const std::string& host, std::uint16_t port, const 
   socklen_t length = sizeof error;
   if (getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
   if (error != 0) {
-    result.detail = fmt::format("connect {}: {}", describe_address(address), std::strerror(error));
+    result.detail = fmt::format("connect {}: {}", describe_address(address),
+                                std::generic_category().message(error));
     return result;
   }
 
@@ -104,7 +107,7 @@ HealthCheckResult probe_http(const std::string& host, std::uint16_t port, const 
     ssize_t n = send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n < 0) {
-      result.detail = fmt::format("send: {}", std::strerror(errno));
+      result.detail = fmt::format("send: {}", std::generic_category().message(errno));
       return result;
     }
     sent += static_cast<std::size_t>(n);
@@ -122,7 +125,7 @@ HealthCheckResult probe_http(const std::string& host, std::uint16_t port, const 
     ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n < 0) {
-      result.detail = fmt::format("recv: {}", std::strerror(errno));
+      result.detail = fmt::format("recv: {}", std::generic_category().message(errno));
       return result;
     }
     if (n == 0) break;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
@@ -62,8 +63,9 @@ void Listener::warn(const char* what, int err) {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_warning_ < std::chrono::seconds(1)) return;
   last_warning_ = now;
-  spdlog::warn("{} ({}); accept_errors={} connections_rejected={}", what, std::strerror(err),
-               accept_errors_.get(), connections_rejected_.get());
+  spdlog::warn("{} ({}); accept_errors={} connections_rejected={}", what,
+               std::generic_category().message(err), accept_errors_.get(),
+               connections_rejected_.get());
 }
 
 }  // namespace mr

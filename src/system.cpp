@@ -1,12 +1,12 @@
 #include "multireactor/system.hpp"
 
-#include <dirent.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -87,13 +87,12 @@ ProcessUsage process_usage() {
   if (statm >> size_pages >> resident_pages) {
     u.rss_bytes = resident_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   }
-  if (DIR* dir = opendir("/proc/self/fd")) {
-    while (dirent* entry = readdir(dir)) {
-      if (entry->d_name[0] != '.') ++u.open_fds;
-    }
-    closedir(dir);
-    if (u.open_fds > 0) --u.open_fds;  // the directory stream's own descriptor
+  std::error_code error;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", error), end; !error && it != end;
+       it.increment(error)) {
+    ++u.open_fds;
   }
+  if (u.open_fds > 0) --u.open_fds;  // the directory stream's own descriptor
   rusage usage{};
   if (getrusage(RUSAGE_SELF, &usage) == 0) {
     u.cpu_user_s = static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6;
