@@ -31,23 +31,11 @@ class Limits : public ::testing::Test {
  protected:
   void SetUp() override { raise_own_file_limit(); }
 
-  // Starts the server or fails the test.
-  void start(ServerProcess& server, const std::vector<std::string>& args,
-             unsigned nofile_limit = 0) {
-    ASSERT_TRUE(server.start(args, nofile_limit)) << server.error();
+  [[nodiscard]] bool start(ServerProcess& server, const std::vector<std::string>& args,
+                           unsigned nofile_limit = 0) {
+    return start_or_fail(server, args, nofile_limit);
   }
-
-  // SIGTERM; the server must exit 0 and log its final stats.
-  FinalStats stop(ServerProcess& server) {
-    const auto exit = server.terminate(Deadline(seconds(60)));
-    EXPECT_TRUE(exit.exited && exit.code == 0)
-        << "exited=" << exit.exited << " code=" << exit.code << " signal=" << exit.signal
-        << " timed_out=" << exit.timed_out << "\n"
-        << server.log();
-    FinalStats stats = server.final_stats();
-    EXPECT_TRUE(stats.found()) << server.log();
-    return stats;
-  }
+  FinalStats stop(ServerProcess& server) { return stop_cleanly(server, Deadline(seconds(60))); }
 };
 
 // The same behaviour whichever way connections are accepted: one acceptor thread dealing them
@@ -85,7 +73,7 @@ TEST_P(LimitsPerAcceptMode, OutOfDescriptorsShedsNewClientsWithoutSpinningAndKee
   constexpr std::size_t kFlood = 200;  // far more clients than 64 descriptors can hold
   ServerProcess server;
   const auto started = Clock::now();
-  start(server, with_mode({"--workers", "2"}), kNofile);
+  ASSERT_TRUE(start(server, with_mode({"--workers", "2"}), kNofile));
   ASSERT_EQ(nofile_hard_limit(server.pid()), static_cast<long>(kNofile));
   const std::size_t baseline_fds = open_fds(server.pid());
 
@@ -179,7 +167,8 @@ TEST_P(LimitsPerAcceptMode, OutOfDescriptorsShedsNewClientsWithoutSpinningAndKee
 TEST_P(LimitsPerAcceptMode, ClientsBeyondMaxConnectionsAreRefusedAtOnceAndServedOnceThereIsRoom) {
   constexpr std::size_t kMax = 4;
   ServerProcess server;
-  start(server, with_mode({"--workers", "2", "--max_connections", std::to_string(kMax)}));
+  ASSERT_TRUE(
+      start(server, with_mode({"--workers", "2", "--max_connections", std::to_string(kMax)})));
 
   std::vector<TestClient> held;
   for (std::size_t i = 0; i < kMax; ++i) {
@@ -217,7 +206,7 @@ TEST_P(LimitsPerAcceptMode, ClientsBeyondMaxConnectionsAreRefusedAtOnceAndServed
 TEST_F(Limits, IdleTimeoutClosesSilentClientsButNotActiveOnes) {
   constexpr int kTimeoutMs = 500;
   ServerProcess server;
-  start(server, {"--workers", "1", "--idle_timeout_ms", std::to_string(kTimeoutMs)});
+  ASSERT_TRUE(start(server, {"--workers", "1", "--idle_timeout_ms", std::to_string(kTimeoutMs)}));
 
   // Slowloris-style: connects and never sends. And one that talks once and then goes quiet.
   TestClient silent = TestClient::connect(server.port(), Deadline(seconds(10)));
@@ -267,8 +256,9 @@ TestClient slow_client_with_pending_echo(const ServerProcess& server, const std:
 TEST_P(LimitsPerAcceptMode, SigtermStopsAcceptingAndDeliversPendingOutputToASlowClientBeforeExit) {
   const std::size_t bytes = 16 * kMiB;
   ServerProcess server;
-  start(server, with_mode({"--workers", "2", "--high_water_mark", std::to_string(64 * kMiB),
-                           "--shutdown_timeout_ms", "60000"}));
+  ASSERT_TRUE(
+      start(server, with_mode({"--workers", "2", "--high_water_mark", std::to_string(64 * kMiB),
+                               "--shutdown_timeout_ms", "60000"})));
   const std::string payload = random_bytes(bytes, 7);
   TestClient idle = TestClient::connect(server.port(), Deadline(seconds(10)));
   TestClient slow = slow_client_with_pending_echo(server, payload);
@@ -304,8 +294,8 @@ TEST_P(LimitsPerAcceptMode, SigtermStopsAcceptingAndDeliversPendingOutputToASlow
 
 TEST_F(Limits, DrainingCutsAClientThatNeverReadsAtTheShutdownTimeoutAndExitsZero) {
   ServerProcess server;
-  start(server, {"--workers", "1", "--high_water_mark", std::to_string(64 * kMiB),
-                 "--shutdown_timeout_ms", "300"});
+  ASSERT_TRUE(start(server, {"--workers", "1", "--high_water_mark", std::to_string(64 * kMiB),
+                             "--shutdown_timeout_ms", "300"}));
   TestClient stuck = slow_client_with_pending_echo(server, random_bytes(8 * kMiB, 8));
   ASSERT_TRUE(stuck.valid());
   const FinalStats stats = stop(server);
@@ -316,8 +306,8 @@ TEST_F(Limits, DrainingCutsAClientThatNeverReadsAtTheShutdownTimeoutAndExitsZero
 TEST_F(Limits, ASecondSigtermWhileDrainingExitsAtOnce) {
   ServerProcess server;
   // The flush deadline is far away: only the second signal can end the drain in time.
-  start(server, {"--workers", "1", "--high_water_mark", std::to_string(64 * kMiB),
-                 "--shutdown_timeout_ms", "600000"});
+  ASSERT_TRUE(start(server, {"--workers", "1", "--high_water_mark", std::to_string(64 * kMiB),
+                             "--shutdown_timeout_ms", "600000"}));
   TestClient stuck = slow_client_with_pending_echo(server, random_bytes(8 * kMiB, 9));
   ASSERT_TRUE(stuck.valid());
   ASSERT_TRUE(server.child().send_signal(SIGTERM));
@@ -354,7 +344,7 @@ TEST_F(Limits, ABusyConnectionDoesNotStarveAnotherOnItsWorker) {
   // measured from the kernel's socket queues.
   constexpr int kFlooders = 8;
   ServerProcess server;
-  start(server, {"--workers", "1", "--high_water_mark", std::to_string(1024 * kMiB)});
+  ASSERT_TRUE(start(server, {"--workers", "1", "--high_water_mark", std::to_string(1024 * kMiB)}));
   TestClient victim = TestClient::connect(server.port(), Deadline(seconds(10)));
   ASSERT_EQ(probe_echo(victim, "warm-up", Deadline(seconds(10))), EchoOutcome::kEchoed);
   std::vector<TestClient> flooders;
@@ -370,7 +360,7 @@ TEST_F(Limits, ABusyConnectionDoesNotStarveAnotherOnItsWorker) {
     }
   }
 
-  freeze(server);
+  ASSERT_NO_FATAL_FAILURE(freeze(server));
   std::size_t backlog = 0;
   for (TestClient& f : flooders) {
     for (std::ptrdiff_t n; (n = f.send_now(chunk)) > 0;)
@@ -379,7 +369,7 @@ TEST_F(Limits, ABusyConnectionDoesNotStarveAnotherOnItsWorker) {
   ASSERT_TRUE(victim.send_all("ping", Deadline(seconds(10))));
   ASSERT_TRUE(server.child().send_signal(SIGCONT));
   const std::string answer = victim.read_exactly(4, Deadline(seconds(60)));
-  freeze(server);
+  ASSERT_NO_FATAL_FAILURE(freeze(server));
   std::size_t unread = 0;
   for (TestClient& f : flooders) {
     const long queued = receive_queue_bytes(server.port(), local_port_of(f.fd()));

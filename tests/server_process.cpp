@@ -1,5 +1,7 @@
 #include "server_process.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -230,6 +232,24 @@ std::uint16_t local_port_of(int fd) {
   socklen_t length = sizeof address;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return 0;
   return ntohs(address.sin_port);
+}
+
+bool start_or_fail(ServerProcess& server, const std::vector<std::string>& args,
+                   unsigned nofile_limit) {
+  const bool started = server.start(args, nofile_limit);
+  EXPECT_TRUE(started) << server.error();
+  return started;
+}
+
+FinalStats stop_cleanly(ServerProcess& server, const Deadline& deadline) {
+  const auto exit = server.terminate(deadline);
+  EXPECT_TRUE(exit.exited && exit.code == 0)
+      << "exited=" << exit.exited << " code=" << exit.code << " signal=" << exit.signal
+      << " timed_out=" << exit.timed_out << "\n"
+      << server.log();
+  FinalStats stats = server.final_stats();
+  EXPECT_TRUE(stats.found()) << server.log();
+  return stats;
 }
 
 }  // namespace mr::test

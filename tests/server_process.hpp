@@ -59,6 +59,13 @@ class ServerProcess {
   std::string error_;
 };
 
+// Starts `server`; records a test failure with the reason when it cannot.
+[[nodiscard]] bool start_or_fail(ServerProcess& server, const std::vector<std::string>& args,
+                                 unsigned nofile_limit = 0);
+// SIGTERM; records a test failure unless the server exits 0 before `deadline` and logs its
+// final stats. Returns those stats.
+FinalStats stop_cleanly(ServerProcess& server, const Deadline& deadline);
+
 // What became of a client that sent a message and waited for its echo.
 enum class EchoOutcome {
   kEchoed,    // every byte came back

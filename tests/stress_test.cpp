@@ -34,20 +34,10 @@ class Stress : public ::testing::Test {
  protected:
   void SetUp() override { raise_own_file_limit(); }
 
-  void start(ServerProcess& server, const std::vector<std::string>& args) {
-    ASSERT_TRUE(server.start(args)) << server.error();
+  [[nodiscard]] bool start(ServerProcess& server, const std::vector<std::string>& args) {
+    return start_or_fail(server, args);
   }
-
-  FinalStats stop(ServerProcess& server) {
-    const auto exit = server.terminate(Deadline(seconds(120)));
-    EXPECT_TRUE(exit.exited && exit.code == 0)
-        << "exited=" << exit.exited << " code=" << exit.code << " signal=" << exit.signal
-        << " timed_out=" << exit.timed_out << "\n"
-        << server.log();
-    FinalStats stats = server.final_stats();
-    EXPECT_TRUE(stats.found()) << server.log();
-    return stats;
-  }
+  FinalStats stop(ServerProcess& server) { return stop_cleanly(server, Deadline(seconds(120))); }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -85,7 +75,8 @@ TEST_F(Stress, FiftyClientsThatSendWithoutReadingKeepServerMemoryBoundedAndGetEv
   // 64 MiB per client normally (3.2 GiB through the server); 16 MiB (1/4) under sanitizers.
   const std::size_t per_client = scaled(64 * kMiB, 16 * kMiB);
   ServerProcess server;
-  start(server, {"--workers", "2", "--high_water_mark", std::to_string(kHighWaterMark)});
+  ASSERT_TRUE(
+      start(server, {"--workers", "2", "--high_water_mark", std::to_string(kHighWaterMark)}));
   const std::uint64_t baseline_rss = rss_bytes(server.pid());
   // Each connection may hold up to the high-water mark of pending output, in a buffer that
   // grows by doubling (so up to twice that much allocated). Sanitizer runtimes add shadow
@@ -256,7 +247,7 @@ TEST_F(Stress, ThousandsOfChurningAndBrokenClientsLeaveNoDescriptorOrMemoryBehin
   const std::size_t cycles = 8000;  // the same in sanitizer builds (a few seconds there)
   const std::size_t warm_up = 600;
   ServerProcess server;
-  start(server, {"--workers", "2"});
+  ASSERT_TRUE(start(server, {"--workers", "2"}));
   const std::size_t baseline_fds = open_fds(server.pid());
   const std::string big = random_bytes(kMiB, 5);
   std::atomic<std::size_t> failures{0};
@@ -390,7 +381,7 @@ TEST_F(Stress, TenThousandConcurrentConnectionsAllEchoVerified) {
   // The full 10,000 in sanitizer builds too (a few seconds there).
   const std::size_t total = 10000;
   ServerProcess server;
-  start(server, {"--workers", "2"});
+  ASSERT_TRUE(start(server, {"--workers", "2"}));
   const ScaleResult result = hold_and_verify(server, total, 2);
   EXPECT_TRUE(result.ok);
   const FinalStats stats = stop(server);
@@ -401,7 +392,7 @@ TEST_F(Stress, TenThousandConcurrentConnectionsAllEchoVerified) {
 
 TEST_F(Stress, OneServerHoldsConnectionsUpToItsDescriptorLimit) {
   ServerProcess server;
-  start(server, {"--workers", "2"});
+  ASSERT_TRUE(start(server, {"--workers", "2"}));
   const long limit = nofile_hard_limit(server.pid());
   ASSERT_GT(limit, 0);
   // Everything the descriptor limit leaves after the server's own descriptors (and a few spare
