@@ -26,6 +26,7 @@ VARIANTS = {
     "least_connections": ["--dispatch", "least_connections"],
     "reuseport": ["--accept_mode", "reuseport"],
     "pinned": ["--cpu_affinity", "auto"],
+    "nagle": ["--tcp_nodelay", "false"],
 }
 
 CSV_FIELDS = [
