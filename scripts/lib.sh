@@ -28,11 +28,14 @@ mr_install_packages() {
 }
 
 # mr_build DIR [cmake args...]: configure and build into DIR.
+# MR_BUILD_TARGETS (space separated) limits what is built; default everything.
 mr_build() {
   local dir="$1"
   shift
   local started=$SECONDS
   cmake -S "$MR_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-  cmake --build "$dir" -j"$(nproc)"
+  local targets=()
+  for t in ${MR_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+  cmake --build "$dir" -j"$(nproc)" "${targets[@]}"
   mr_log "built $dir in $((SECONDS - started)) s"
 }
