@@ -181,21 +181,25 @@ void ClientThread::on_event(std::uint64_t key, std::uint32_t events) {
   if (c.state == State::kOpen && (events & EPOLLOUT)) try_send(c, now);
 }
 
+std::int64_t ClientThread::connect_housekeeping(std::int64_t now) {
+  const auto timeout_ns = static_cast<std::int64_t>(plan_.options.connect_timeout_s * 1e9);
+  for (auto& c : connections_) {
+    if (c.state == State::kConnecting && now - c.connect_started_ns > timeout_ns) {
+      fail(c, Failure::kConnect);
+    }
+  }
+  open_more(now);
+  // With a connect rate the next opening is due within a millisecond.
+  return plan_.options.connect_rate > 0 ? now + 1'000'000 : now + kHousekeepingNs;
+}
+
 void ClientThread::on_timer() {
   const std::int64_t now = monotonic_ns();
   std::int64_t next = now + kHousekeepingNs;
   switch (phase_) {
     case Phase::kConnecting:
-      for (auto& c : connections_) {
-        if (c.state == State::kConnecting &&
-            now - c.connect_started_ns >
-                static_cast<std::int64_t>(plan_.options.connect_timeout_s * 1e9)) {
-          fail(c, Failure::kConnect);
-        }
-      }
-      open_more(now);
+      next = std::min(next, connect_housekeeping(now));
       check_connect_phase(now);
-      if (plan_.options.connect_rate > 0) next = std::min(next, now + 1'000'000);
       break;
     case Phase::kLoading:
     case Phase::kEnding:
@@ -213,17 +217,7 @@ void ClientThread::on_timer() {
         }
       }
       if (phase_ == Phase::kLoading && now >= schedule_.end_ns) phase_ = Phase::kEnding;
-      if (storm_) {
-        for (auto& c : connections_) {
-          if (c.state == State::kConnecting &&
-              now - c.connect_started_ns >
-                  static_cast<std::int64_t>(plan_.options.connect_timeout_s * 1e9)) {
-            fail(c, Failure::kConnect);
-          }
-        }
-        open_more(now);
-        if (plan_.options.connect_rate > 0) next = std::min(next, now + 1'000'000);
-      }
+      if (storm_) next = std::min(next, connect_housekeeping(now));
       if (open_loop_ && period_ns_ > 0 && !open_slots_.empty() && issued_ < schedule_cap()) {
         const std::uint64_t due = scheduled_total(now);
         const std::uint64_t n = open_slots_.size();

@@ -132,6 +132,8 @@ class ClientThread final : private EventLoop::Handler {
   void on_event(std::uint64_t key, std::uint32_t events) override;
 
   void on_timer();
+  // Fails connects past --connect-timeout and opens more; returns when it is due again.
+  std::int64_t connect_housekeeping(std::int64_t now);
   void arm_timer(std::int64_t at_ns);
   void open_more(std::int64_t now_ns);
   void open_connection(Connection& c, std::int64_t now_ns);

@@ -47,6 +47,8 @@ class TempDir {
 };
 
 std::string read_file(const std::string& path);
+// `text` split at newlines (the newlines dropped).
+std::vector<std::string> lines_of(const std::string& text);
 bool write_file(const std::string& path, std::string_view content);
 
 // The absolute path of `program` found in PATH (or /usr/bin, /usr/sbin), "" when absent.

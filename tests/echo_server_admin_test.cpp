@@ -87,15 +87,6 @@ void stop(Running& running) {
   EXPECT_EQ(exit.code, 0) << running.child->stderr_text();
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    lines.push_back(line);
-  return lines;
-}
-
 TEST(EchoServerAdmin, MetricsOfTheRunningServerPassPromtool) {
   Running server = start_echo_server({"--workers", "2"}, /*admin=*/true);
   ASSERT_TRUE(server.child);
@@ -204,7 +195,7 @@ TEST(EchoServerAdmin, JsonLogsAreOneObjectPerLineAndTheIntervalLineHasRates) {
   stop(server);
 
   bool main_thread_seen = false;
-  for (const auto& line : lines_of(server.child->stderr_text())) {
+  for (const auto& line : test::lines_of(server.child->stderr_text())) {
     const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     ASSERT_TRUE(record.is_object()) << "not one JSON object: " << line;
     for (const char* key : {"time", "level", "thread", "tid", "message"}) {

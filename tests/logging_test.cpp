@@ -33,15 +33,6 @@ std::string format_json(const std::string& message, spdlog::level::level_enum le
   return std::string(out.data(), out.size());
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    lines.push_back(line);
-  return lines;
-}
-
 TEST(JsonLog, OneObjectPerLineWithTimeLevelThreadAndTheMessageEscaped) {
   const std::string message = "quote \" backslash \\ newline \n tab \t bell \x07 end";
   const std::string text = format_json(message, spdlog::level::warn);
@@ -104,7 +95,7 @@ TEST(LogFile, RotatesBySizeAndKeepsLogFileCountOlderFiles) {
   // Oldest to newest: .2, .1, current; the newest line is last in the current file.
   std::vector<std::string> all;
   for (const std::string& file : {path + ".2", path + ".1", path}) {
-    for (auto& line : lines_of(test::read_file(file)))
+    for (auto& line : test::lines_of(test::read_file(file)))
       all.push_back(line);
   }
   ASSERT_FALSE(all.empty());
