@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -15,6 +16,14 @@ namespace {
 int open_spare() {
   return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
+
+// With accept_mode = reuseport every worker accepts on its own Listener. Out of descriptors,
+// the one a listener frees from its reserve to shed a connection would otherwise go to another
+// worker's accept4 in between, leaving the first with no reserve and its backlog hanging. Taking
+// connections one listener at a time keeps each freed descriptor for its owner. This is the
+// accept path (a connection's first moment), never the per-message path; with one acceptor the
+// lock is never contended.
+std::mutex accept_mutex;
 }  // namespace
 
 Listener::Listener(int listen_fd) : fd_(listen_fd), spare_fd_(open_spare()) {}
@@ -30,6 +39,7 @@ void Listener::close_listener() {
 }
 
 Listener::Outcome Listener::accept(int& fd) {
+  std::lock_guard<std::mutex> lock(accept_mutex);
   for (;;) {
     fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {

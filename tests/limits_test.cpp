@@ -64,11 +64,6 @@ std::size_t count_lines(const std::string& text, const std::string& needle) {
 // Out of file descriptors.
 
 TEST_P(LimitsPerAcceptMode, OutOfDescriptorsShedsNewClientsWithoutSpinningAndKeepsServingOthers) {
-  if (std::string(GetParam()) == "reuseport") {
-    // Two workers' listeners race for the descriptor freed by one's reserve; the loser keeps no
-    // reserve and leaves its backlog hanging until connections close (reported; to be fixed).
-    GTEST_SKIP() << "known bug in accept_mode=reuseport: a worker can lose its reserved descriptor";
-  }
   constexpr unsigned kNofile = 64;
   constexpr std::size_t kFlood = 200;  // far more clients than 64 descriptors can hold
   ServerProcess server;

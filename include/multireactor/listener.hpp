@@ -5,7 +5,9 @@
 // gives up the reserved descriptor to accept the waiting connection and close it at once (the
 // peer sees a prompt close instead of hanging in the backlog, and a level-triggered loop does not
 // spin on a listen socket that stays readable). Counts accept_errors and connections_rejected;
-// warnings are rate-limited to one a second. Used on one thread only (the one that accepts).
+// warnings are rate-limited to one a second. Each Listener is used on one thread only; accept()
+// calls of all listeners in the process are serialised (see listener.cpp), so one listener's
+// freed reserve descriptor is not taken by another's accept4.
 #pragma once
 
 #include <chrono>
