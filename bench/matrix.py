@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -27,13 +28,21 @@ VARIANTS = {
     "reuseport": ["--accept_mode", "reuseport"],
     "pinned": ["--cpu_affinity", "auto"],
     "nagle": ["--tcp_nodelay", "false"],
+    # The tuning knobs (configs/matrix-knobs.conf), each against the defaults: epoll_events 256,
+    # read_buffer_bytes 65536, reads_per_event 4.
+    "events16": ["--epoll_events", "16"],
+    "events1024": ["--epoll_events", "1024"],
+    "buffer16k": ["--read_buffer_bytes", "16384"],
+    "buffer256k": ["--read_buffer_bytes", "262144"],
+    "reads1": ["--reads_per_event", "1"],
+    "reads16": ["--reads_per_event", "16"],
 }
 
 CSV_FIELDS = [
     "target", "variant", "workers", "connections", "size", "pipeline", "messages_per_s", "mib_per_s",
     "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "messages", "errors", "clean",
     "exit_code", "server_messages_imbalance", "server_connections_imbalance", "server_cpu_s",
-    "server_cpu_us_per_message", "server_rss_mib", "raw",
+    "server_cpu_us_per_message", "server_rss_mib", "raw", "round",
 ]
 
 
@@ -64,12 +73,15 @@ def read_config(path):
         "pipelines": numbers("pipelines", int, [1]),
         "duration": numbers("duration", float, [5.0])[0],
         "warmup": numbers("warmup", float, [1.0])[0],
+        "rounds": numbers("rounds", int, [1])[0],
         "client_threads": numbers("client_threads", int, [0])[0],
         "peers": config.get("peers", []),
         "variants": config.get("variants", ["acceptor"]),
         "peer_connections": numbers("peer_connections", int, None)
         if "peer_connections" in config else None,
     }
+    if grid["rounds"] < 1:
+        sys.exit(f"run-matrix: {path}: 'rounds' must be at least 1")
     if grid["peer_connections"] is None:
         grid["peer_connections"] = grid["connections"]
     for variant in grid["variants"]:
@@ -189,9 +201,11 @@ def make_targets(grid, build, python):
     return targets
 
 
-def run_point(bench, target, connections, size, pipeline, grid, raw_dir):
+def run_point(bench, target, connections, size, pipeline, grid, raw_dir, round_number):
     name = f"{target.name}-{target.variant}" if target.variant else target.name
     stem = f"{name}-w{target.workers}-c{connections}-s{size}-p{pipeline}"
+    if grid["rounds"] > 1:
+        stem += f"-r{round_number}"
     json_path = os.path.join(raw_dir, stem + ".json")
     argv = [bench, "--port", str(target.port), "--connections", str(connections),
             "--size", str(size), "--pipeline", str(pipeline), "--duration", str(grid["duration"]),
@@ -217,7 +231,7 @@ def run_point(bench, target, connections, size, pipeline, grid, raw_dir):
         f.write(output)
     row = {"target": target.name, "variant": target.variant, "workers": target.workers,
            "connections": connections,
-           "size": size, "pipeline": pipeline, "exit_code": exit_code,
+           "size": size, "pipeline": pipeline, "exit_code": exit_code, "round": round_number,
            "raw": os.path.relpath(json_path, os.path.dirname(raw_dir))}
     try:
         with open(json_path) as f:
@@ -247,6 +261,31 @@ def run_point(bench, target, connections, size, pipeline, grid, raw_dir):
     return row
 
 
+POINT_KEYS = ("target", "variant", "workers", "connections", "size", "pipeline")
+MEDIAN_FIELDS = ("messages_per_s", "mib_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
+                 "messages", "server_cpu_s", "server_cpu_us_per_message", "server_rss_mib",
+                 "server_messages_imbalance", "server_connections_imbalance")
+
+
+def median_rows(rows):
+    """One row per grid point: the median of each figure over the rounds (one round: the row)."""
+    points = {}
+    for row in rows:
+        points.setdefault(tuple(row.get(k) for k in POINT_KEYS), []).append(row)
+    merged = []
+    for runs in points.values():
+        row = dict(runs[0])
+        for field in MEDIAN_FIELDS:
+            values = [r[field] for r in runs if isinstance(r.get(field), (int, float))]
+            row[field] = statistics.median(values) if values else None
+        row["clean"] = all(r.get("clean") for r in runs)
+        row["errors"] = sum(r["errors"] for r in runs if isinstance(r.get("errors"), int))
+        row["exit_code"] = next((r["exit_code"] for r in runs if r.get("exit_code")), 0)
+        row["rounds"] = len(runs)
+        merged.append(row)
+    return merged
+
+
 def label(row):
     if row["target"] == "multireactor":
         variant = row.get("variant") or "acceptor"
@@ -268,15 +307,19 @@ def fmt_rate(v):
     return f"{v:,.0f}" if isinstance(v, (int, float)) else "-"
 
 
-def write_summary(rows, grid, path, elapsed_s):
+def write_summary(rows, grid, path, elapsed_s, run_count):
+    """rows: one per grid point (median_rows)."""
     labels = []
     for row in rows:
         if label(row) not in labels:
             labels.append(label(row))
+    rounds = (f"; each cell is the median of {grid['rounds']} rounds taken in turn"
+              if grid["rounds"] > 1 else "")
     out = ["# echo-bench matrix", "",
-           f"{len(rows)} runs in {elapsed_s:.0f} s; {grid['duration']} s measured after "
-           f"{grid['warmup']} s warm-up each; closed loop; every byte verified. "
-           "Cells: messages/s (p99 latency ms); `!` marks a run that was not clean.", ""]
+           f"{run_count} runs in {elapsed_s:.0f} s; {grid['duration']} s measured after "
+           f"{grid['warmup']} s warm-up each; closed loop; every byte verified{rounds}. "
+           "Cells: messages/s (p99 latency ms) server CPU microseconds per message; `!` marks a "
+           "point with a run that was not clean.", ""]
     for size in grid["sizes"]:
         for pipeline in grid["pipelines"]:
             points = [r for r in rows if r["size"] == size and r["pipeline"] == pipeline]
@@ -296,8 +339,10 @@ def write_summary(rows, grid, path, elapsed_s):
                     r = match[0]
                     mark = "" if r.get("clean") else " !"
                     p99 = r.get("p99_ms")
+                    cpu = r.get("server_cpu_us_per_message")
                     cells.append(f"{fmt_rate(r.get('messages_per_s'))}"
-                                 + (f" ({p99:.2f})" if isinstance(p99, float) else "") + mark)
+                                 + (f" ({p99:.2f})" if isinstance(p99, float) else "")
+                                 + (f" {cpu:.2f}" if isinstance(cpu, float) else "") + mark)
                 out.append(f"| {c} | " + " | ".join(cells) + " |")
             out.append("")
     # Ratios: our best worker count against each peer, point by point.
@@ -337,6 +382,7 @@ def write_summary(rows, grid, path, elapsed_s):
                     if any(cell != "-" for cell in cells):
                         out.append(f"| {size} | {pipeline} | {c} | " + " | ".join(cells) + " |")
         out.append("")
+    out += variant_ratios(rows)
     unclean = [r for r in rows if not r.get("clean")]
     out.append(f"Runs not clean: {len(unclean)}" + (
         " (" + ", ".join(f"{label(r)} c={r['connections']} s={r['size']} p={r['pipeline']}: "
@@ -345,6 +391,34 @@ def write_summary(rows, grid, path, elapsed_s):
     out.append("")
     with open(path, "w") as f:
         f.write("\n".join(out))
+
+
+def variant_ratios(rows):
+    """Each server variant against the default (acceptor) at the same point and worker count."""
+    ours = [r for r in rows if r["target"] == "multireactor"]
+    variants = [v for v in dict.fromkeys(r["variant"] for r in ours) if v != "acceptor"]
+    base = {tuple(r[k] for k in POINT_KEYS[2:]): r for r in ours if r["variant"] == "acceptor"}
+    if not variants or not base:
+        return []
+    out = ["## Variants against the default (acceptor, same worker count)", "",
+           "msg/s: the variant's messages/s over the default's (above 1 is faster). CPU/msg: the "
+           "variant's server CPU time per message over the default's (below 1 is cheaper).", "",
+           "| workers | connections | size | pipeline | " +
+           " | ".join(f"{v} msg/s | {v} CPU/msg" for v in variants) + " |",
+           "|---:|---:|---:|---:|" + "---:|" * (2 * len(variants))]
+    for key, b in sorted(base.items()):
+        cells = []
+        for v in variants:
+            match = [r for r in ours if r["variant"] == v
+                     and tuple(r[k] for k in POINT_KEYS[2:]) == key]
+            r = match[0] if match else {}
+            rate, base_rate = r.get("messages_per_s"), b.get("messages_per_s")
+            cpu, base_cpu = r.get("server_cpu_us_per_message"), b.get("server_cpu_us_per_message")
+            cells.append(f"{rate / base_rate:.2f}" if rate and base_rate else "-")
+            cells.append(f"{cpu / base_cpu:.2f}" if cpu and base_cpu else "-")
+        out.append("| " + " | ".join(str(k) for k in key) + " | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
 
 
 def plot(rows, grid, out_dir):
@@ -416,6 +490,36 @@ def plot(rows, grid, out_dir):
     return made
 
 
+def run_target(bench, target, grid, raw_dir, out_dir, round_number):
+    rows = []
+    connections = (grid["connections"] if target.name == "multireactor"
+                   else grid["peer_connections"])
+    name = f"{target.name}-{target.variant}" if target.variant else target.name
+    log_path = os.path.join(out_dir, f"server-{name}-w{target.workers}.log")
+    if not target.start(free_port(), log_path):
+        print(f"run-matrix: {target.name} did not start (see {log_path})", file=sys.stderr)
+        return rows
+    try:
+        for size in grid["sizes"]:
+            for pipeline in grid["pipelines"]:
+                for c in connections:
+                    if not target.alive():
+                        print(f"run-matrix: {target.name} died; restarting", file=sys.stderr)
+                        target.stop()
+                        if not target.start(free_port(), log_path):
+                            break
+                    row = run_point(bench, target, c, size, pipeline, grid, raw_dir,
+                                    round_number)
+                    rows.append(row)
+                    print(f"  {label(row):<16} c={c:<6} size={size:<6} pipeline={pipeline:<3}"
+                          f" {fmt_rate(row.get('messages_per_s')):>12} msg/s"
+                          f"  p99 {row.get('p99_ms', float('nan')):8.3f} ms"
+                          f"  {'clean' if row.get('clean') else 'NOT CLEAN'}", flush=True)
+    finally:
+        target.stop()
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -444,39 +548,21 @@ def main():
     started = time.monotonic()
     rows = []
     targets = make_targets(grid, args.build, args.python)
-    total = sum(len(grid["connections"] if t.name == "multireactor" else grid["peer_connections"])
-                for t in targets) * len(grid["sizes"]) * len(grid["pipelines"])
+    total = grid["rounds"] * sum(
+        len(grid["connections"] if t.name == "multireactor" else grid["peer_connections"])
+        for t in targets) * len(grid["sizes"]) * len(grid["pipelines"])
     print(f"run-matrix: {total} runs from {os.path.relpath(config, ROOT)} into "
           f"{os.path.relpath(out_dir, ROOT)}", flush=True)
-    for target in targets:
-        connections = (grid["connections"] if target.name == "multireactor"
-                       else grid["peer_connections"])
-        name = f"{target.name}-{target.variant}" if target.variant else target.name
-        log_path = os.path.join(out_dir, f"server-{name}-w{target.workers}.log")
-        if not target.start(free_port(), log_path):
-            print(f"run-matrix: {target.name} did not start (see {log_path})", file=sys.stderr)
-            continue
-        try:
-            for size in grid["sizes"]:
-                for pipeline in grid["pipelines"]:
-                    for c in connections:
-                        if not target.alive():
-                            print(f"run-matrix: {target.name} died; restarting", file=sys.stderr)
-                            target.stop()
-                            if not target.start(free_port(), log_path):
-                                break
-                        row = run_point(bench, target, c, size, pipeline, grid, raw_dir)
-                        rows.append(row)
-                        print(f"  {label(row):<16} c={c:<6} size={size:<6} pipeline={pipeline:<3}"
-                              f" {fmt_rate(row.get('messages_per_s')):>12} msg/s"
-                              f"  p99 {row.get('p99_ms', float('nan')):8.3f} ms"
-                              f"  {'clean' if row.get('clean') else 'NOT CLEAN'}", flush=True)
-        finally:
-            target.stop()
+    # Rounds go round all the targets in turn, so a slow spell on a shared machine lands on
+    # every target rather than on one; the summary and plots take each point's median.
+    for round_number in range(1, grid["rounds"] + 1):
+        for target in targets:
+            rows += run_target(bench, target, grid, raw_dir, out_dir, round_number)
     elapsed = time.monotonic() - started
     write_csv(rows, os.path.join(out_dir, "results.csv"))
-    write_summary(rows, grid, os.path.join(out_dir, "summary.md"), elapsed)
-    plots = plot(rows, grid, out_dir)
+    medians = median_rows(rows)
+    write_summary(medians, grid, os.path.join(out_dir, "summary.md"), elapsed, len(rows))
+    plots = plot(medians, grid, out_dir)
     print(f"run-matrix: {len(rows)} runs in {elapsed:.0f} s -> "
           f"{os.path.relpath(out_dir, ROOT)}/ (results.csv, summary.md, {len(plots)} plots)")
     ours_unclean = [r for r in rows if r["target"] == "multireactor" and not r.get("clean")]

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The per-message cost targets, measured: bench/perf-check [--quick] [--update-baseline].
+"""The per-message cost targets, measured: bench/perf-check [--quick] [--update-baseline]
+[--server-arg=--option=value ...] (the knob study: the same figures with other server options).
 
 1. Syscalls per echoed message on the server (strace -c -f over an echo-bench run), at
    100 connections x pipeline 1 and 1000 connections x pipeline 8. Target: <= 2.05.
@@ -58,10 +59,14 @@ def clean_env():
     return {k: v for k, v in os.environ.items() if not k.startswith("MR_")}
 
 
+# --server-arg: options every echo-server started here gets (the knob study: one knob at a time).
+SERVER_OPTIONS = []
+
+
 def server_argv(build, port, workers=2, admin_port=0, extra=()):
     return [os.path.join(build, "echo-server"), "--bind", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), "--admin_port", str(admin_port), "--log_level", "warn",
-            *extra]
+            *extra, *SERVER_OPTIONS]
 
 
 def run_bench(build, port, args, json_path, timeout):
@@ -232,10 +237,18 @@ def main():
     parser.add_argument("--quick", action="store_true", help="shorter runs (not the baseline)")
     parser.add_argument("--update-baseline", action="store_true")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--server-arg", action="append", default=[], metavar="OPTION",
+                        help="pass this option to every echo-server, e.g. "
+                             "--server-arg=--epoll_events=16 (repeatable; not with "
+                             "--update-baseline)")
     args = parser.parse_args()
+    if args.server_arg and args.update_baseline:
+        sys.exit("perf-check: the baseline is recorded with the default options only")
+    SERVER_OPTIONS.extend(args.server_arg)
 
     with tempfile.TemporaryDirectory(prefix="mr-perf-") as tmp:
         results = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release},
+                   "server_options": args.server_arg,
                    "syscalls": [], "instructions": {}, "idle_memory": {}}
         duration = 3 if args.quick else 5
         for connections, pipeline in ((100, 1), (1000, 8)):
