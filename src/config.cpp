@@ -113,6 +113,14 @@ const std::vector<OptionSpec>& option_table() {
       {"shutdown_timeout_ms", "5000",
        "on SIGTERM, how long workers may flush pending output before closing the rest",
        integer_option(&ServerConfig::shutdown_timeout_ms, 0, 3'600'000)},
+      {"epoll_events", "256", "events one epoll_wait call of a worker can return",
+       integer_option(&ServerConfig::epoll_events, 1, 65536)},
+      {"read_buffer_bytes", "65536",
+       "a worker's read buffer (shared by its connections): the most one read takes",
+       integer_option(&ServerConfig::read_buffer_bytes, 1024, 64ULL << 20)},
+      {"reads_per_event", "4",
+       "reads per readable event, continuing only while each read fills the read buffer",
+       integer_option(&ServerConfig::reads_per_event, 1, 64)},
   };
   return table;
 }
@@ -200,6 +208,9 @@ std::map<std::string, std::string> describe(const ServerConfig& c) {
       {"cpu_affinity", c.cpu_affinity},
       {"idle_timeout_ms", std::to_string(c.idle_timeout_ms)},
       {"shutdown_timeout_ms", std::to_string(c.shutdown_timeout_ms)},
+      {"epoll_events", std::to_string(c.epoll_events)},
+      {"read_buffer_bytes", std::to_string(c.read_buffer_bytes)},
+      {"reads_per_event", std::to_string(c.reads_per_event)},
   };
 }
 

@@ -34,6 +34,9 @@ void Server::start() {
   WorkerOptions worker_options;
   worker_options.high_water_mark = config_.high_water_mark;
   worker_options.idle_timeout_ms = config_.idle_timeout_ms;
+  worker_options.max_events = static_cast<int>(config_.epoll_events);
+  worker_options.scratch_bytes = config_.read_buffer_bytes;
+  worker_options.reads_per_event = config_.reads_per_event;
   std::vector<Worker*> raw;
   for (unsigned i = 0; i < config_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, worker_options));

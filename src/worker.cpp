@@ -201,19 +201,52 @@ void Worker::on_event(std::uint64_t key, std::uint32_t events) {
   }
 }
 
-void Worker::on_readable(Connection& c) {
-  // One read per event: level-triggered epoll reports the rest next iteration, which bounds what
-  // one busy connection takes from the others and never spends a read on EAGAIN.
+std::size_t Worker::read_budget(const Connection& c) const {
   const std::size_t room = options_.high_water_mark - c.pending.size();
-  const std::size_t budget = room < options_.scratch_bytes ? room : options_.scratch_bytes;
-  ssize_t n = raw::read(c.fd, scratch_.get(), budget);
+  return room < options_.scratch_bytes ? room : options_.scratch_bytes;
+}
+
+void Worker::on_readable(Connection& c) {
+  // Level-triggered epoll reports what is left next iteration, so stopping after a bounded
+  // number of reads loses nothing; it keeps one busy connection from starving the others.
+  const ssize_t n = raw::read(c.fd, scratch_.get(), read_budget(c));
   if (n > 0) {
     stats_.reads.add(1);
     stats_.bytes_received.add(static_cast<std::uint64_t>(n));
     c.last_active_tick = idle_wheel_.now();
-    send_or_queue(c, scratch_.get(), static_cast<std::size_t>(n));
+    // Only a read that filled the whole scratch may be followed by another (a read cut short by
+    // the high-water mark is not: that connection is near backpressure anyway). Comparing with
+    // the scratch size keeps the read's budget from having to live across the system call.
+    if (static_cast<std::size_t>(n) == options_.scratch_bytes && options_.reads_per_event > 1)
+        [[unlikely]] {
+      echo_and_read_again(c, static_cast<std::size_t>(n));
+      return;
+    }
+    send_or_queue(c, scratch_.get(), static_cast<std::size_t>(n));  // a tail call
     return;
   }
+  on_read_end(c, n);
+}
+
+void Worker::echo_and_read_again(Connection& c, std::size_t n) {
+  for (unsigned reads = 1;; ++reads) {
+    send_or_queue(c, scratch_.get(), n);
+    if (n < options_.scratch_bytes || reads >= options_.reads_per_event || !c.open() ||
+        !c.pending.empty()) {
+      return;
+    }
+    const ssize_t got = raw::read(c.fd, scratch_.get(), read_budget(c));
+    if (got <= 0) {
+      on_read_end(c, got);
+      return;
+    }
+    stats_.reads.add(1);
+    stats_.bytes_received.add(static_cast<std::uint64_t>(got));
+    n = static_cast<std::size_t>(got);
+  }
+}
+
+void Worker::on_read_end(Connection& c, ssize_t n) {
   if (n == 0) {
     stats_.reads.add(1);
     c.peer_closed_write = true;

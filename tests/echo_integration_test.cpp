@@ -183,6 +183,34 @@ TEST(Backpressure, SlowReaderGetsEveryByteAndMemoryStaysBounded) {
   EXPECT_EQ(total.errors, 0u);
 }
 
+class ReadBudget : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(ReadBudget, SmallReadBufferEchoesEveryByteAndNoReadExceedsIt) {
+  // read_buffer_bytes bounds every read; reads_per_event lets a read that filled it read again.
+  constexpr std::size_t kReadBuffer = 1024;
+  ServerConfig config = test::loopback_config(1);
+  config.read_buffer_bytes = kReadBuffer;
+  config.reads_per_event = GetParam();
+  Server server(config);
+  server.start();
+  TestClient client = TestClient::connect(server.port(), Deadline(5s));
+  ASSERT_TRUE(client.valid()) << client.connect_error();
+  const std::string payload = test::random_bytes(256 * 1024, GetParam());
+  ASSERT_TRUE(client.send_all(payload, Deadline(10s))) << client.send_error();
+  const std::string got = client.read_exactly(payload.size(), Deadline(10s));
+  ASSERT_EQ(got.size(), payload.size()) << client.receive_error();
+  EXPECT_TRUE(got == payload) << "the echo differs from what was sent";
+  const WorkerStatsSnapshot total = test::total_stats(server);
+  EXPECT_EQ(total.bytes_received, payload.size());
+  EXPECT_GE(total.reads * kReadBuffer, total.bytes_received) << "a read took more than the buffer";
+  EXPECT_EQ(total.errors, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(ReadsPerEvent, ReadBudget, ::testing::Values(1u, 8u),
+                         [](const auto& param_info) {
+                           return "reads" + std::to_string(param_info.param);
+                         });
+
 TEST(HalfClose, ClientThatShutsDownWritingGetsEverythingThenEof) {
   Server server(test::loopback_config(2));
   server.start();

@@ -43,6 +43,11 @@ struct ServerConfig {
   std::uint64_t idle_timeout_ms = 0;  // 0 = connections may stay idle forever
   std::uint64_t shutdown_timeout_ms = 5000;
 
+  // Tuning; the README's "Knobs" paragraph says what each one measured.
+  unsigned epoll_events = 256;              // epoll_wait array size per worker
+  std::uint64_t read_buffer_bytes = 65536;  // a worker's scratch: the most one read takes
+  unsigned reads_per_event = 4;             // reads per readable event while each fills the buffer
+
   std::string config_file;  // the file the options came from, if any (re-read on SIGHUP)
 };
 
