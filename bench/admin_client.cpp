@@ -15,6 +15,7 @@
 
 #include "json.hpp"
 #include "multireactor/socket.hpp"
+#include "multireactor/stats_render.hpp"
 
 namespace mr::bench {
 namespace {
@@ -174,17 +175,8 @@ bool parse_server_stats(std::string_view json, ServerStats& out, std::string& er
     }
     ServerWorkerStats s;
     s.id = w.find("id") != nullptr ? u64_field(w, "id") : i;
-    s.connections_active = u64_field(w, "connections_active");
-    s.connections_accepted = u64_field(w, "connections_accepted");
-    s.connections_closed = u64_field(w, "connections_closed");
-    s.bytes_received = u64_field(w, "bytes_received");
-    s.bytes_sent = u64_field(w, "bytes_sent");
-    s.reads = u64_field(w, "reads");
-    s.writes = u64_field(w, "writes");
-    s.wakeups = u64_field(w, "wakeups");
-    s.loop_iterations = u64_field(w, "loop_iterations");
-    s.backpressure_pauses = u64_field(w, "backpressure_pauses");
-    s.errors = u64_field(w, "errors");
+    for (const auto& name : worker_field_names())
+      s.*worker_field(name) = u64_field(w, name);
     out.workers.push_back(s);
   }
   if (out.workers_count == 0) out.workers_count = out.workers.size();

@@ -14,22 +14,14 @@
 #include <vector>
 
 #include "bench_options.hpp"
+#include "multireactor/stats.hpp"
 
 namespace mr::bench {
 
-struct ServerWorkerStats {
+// One worker's counters as /stats reports them (the server's own snapshot type, so every counter
+// the server names is read), and the worker's id.
+struct ServerWorkerStats : WorkerStatsSnapshot {
   std::uint64_t id = 0;
-  std::uint64_t connections_active = 0;
-  std::uint64_t connections_accepted = 0;
-  std::uint64_t connections_closed = 0;
-  std::uint64_t bytes_received = 0;
-  std::uint64_t bytes_sent = 0;
-  std::uint64_t reads = 0;
-  std::uint64_t writes = 0;
-  std::uint64_t wakeups = 0;
-  std::uint64_t loop_iterations = 0;
-  std::uint64_t backpressure_pauses = 0;
-  std::uint64_t errors = 0;
 };
 
 struct ServerStats {

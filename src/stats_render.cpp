@@ -126,6 +126,13 @@ std::vector<std::string> worker_field_names() {
   return names;
 }
 
+std::uint64_t WorkerStatsSnapshot::*worker_field(std::string_view name) {
+  for (const auto& f : kWorkerFields) {
+    if (name == f.name) return f.member;
+  }
+  return nullptr;
+}
+
 namespace {
 // Resident memory the server gained since it started, per open connection: what holding one
 // more connection costs (an idle one owns only its slot). 0 with no connection open.

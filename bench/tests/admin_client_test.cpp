@@ -52,6 +52,21 @@ TEST(AdminClient, ReadsEveryFieldOfTheServersOwnStatsDocument) {
   EXPECT_EQ(stats.workers[1].errors, 1U);
 }
 
+TEST(AdminClient, ReadsEveryWorkerCounterTheServerNames) {
+  StatsReport report;
+  report.workers.resize(1);
+  std::uint64_t value = 100;
+  for (const auto& name : worker_field_names())
+    report.workers[0].*worker_field(name) = value++;
+  ServerStats stats;
+  std::string error;
+  ASSERT_TRUE(parse_server_stats(render_stats_json(report), stats, error)) << error;
+  ASSERT_EQ(stats.workers.size(), 1U);
+  value = 100;
+  for (const auto& name : worker_field_names())
+    EXPECT_EQ(stats.workers[0].*worker_field(name), value++) << name;
+}
+
 TEST(AdminClient, FetchesStatsOverHttpAndComputesTheRunsShareOfEachWorker) {
   int call = 0;
   test::FakeHttpServer server([&call](const std::string& head) {

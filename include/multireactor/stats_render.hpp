@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "multireactor/stats.hpp"
@@ -48,5 +49,9 @@ std::string format_interval_line(std::span<const WorkerStatsSnapshot> before,
 
 // The names every worker counter has in /stats, in order (for tests and documentation checks).
 std::vector<std::string> worker_field_names();
+
+// The snapshot field behind a /stats worker counter name, for readers of /stats (echo-bench);
+// nullptr for a name that is not one.
+std::uint64_t WorkerStatsSnapshot::*worker_field(std::string_view name);
 
 }  // namespace mr
