@@ -211,6 +211,19 @@ INSTANTIATE_TEST_SUITE_P(ReadsPerEvent, ReadBudget, ::testing::Values(1u, 8u),
                            return "reads" + std::to_string(param_info.param);
                          });
 
+// The end of every half-close scenario: the server closed the one connection cleanly, with
+// nothing left queued and no error counted.
+void expect_one_clean_close(const Server& server) {
+  EXPECT_TRUE(test::wait_for_stats(
+      server,
+      [](const auto& total, const auto&) {
+        return total.connections_closed == 1 && total.connections_active == 0 &&
+               total.pending_output_bytes == 0;
+      },
+      Deadline(5s)));
+  EXPECT_EQ(test::total_stats(server).errors, 0u);
+}
+
 TEST(HalfClose, ClientThatShutsDownWritingGetsEverythingThenEof) {
   Server server(test::loopback_config(2));
   server.start();
@@ -221,13 +234,7 @@ TEST(HalfClose, ClientThatShutsDownWritingGetsEverythingThenEof) {
   std::string got;
   EXPECT_TRUE(client.read_until_eof(got, Deadline(5s))) << client.receive_error();
   EXPECT_EQ(got, "last words");
-  EXPECT_TRUE(test::wait_for_stats(
-      server,
-      [](const auto& total, const auto&) {
-        return total.connections_closed == 1 && total.connections_active == 0;
-      },
-      Deadline(5s)));
-  EXPECT_EQ(test::total_stats(server).errors, 0u);
+  expect_one_clean_close(server);
 }
 
 TEST(HalfClose, OutputStillQueuedWhenTheFinArrivesIsDeliveredBeforeTheClose) {
@@ -258,13 +265,7 @@ TEST(HalfClose, OutputStillQueuedWhenTheFinArrivesIsDeliveredBeforeTheClose) {
   EXPECT_TRUE(client.read_until_eof(echoed, Deadline(20s))) << client.receive_error();
   EXPECT_EQ(echoed.size(), payload.size());
   EXPECT_TRUE(echoed == payload);
-  EXPECT_TRUE(test::wait_for_stats(
-      server,
-      [](const auto& total, const auto&) {
-        return total.connections_closed == 1 && total.pending_output_bytes == 0;
-      },
-      Deadline(5s)));
-  EXPECT_EQ(test::total_stats(server).errors, 0u);
+  expect_one_clean_close(server);
 }
 
 TEST(HalfClose, FinAfterABackpressuredTransferStillGetsTheWholeEcho) {
@@ -283,13 +284,7 @@ TEST(HalfClose, FinAfterABackpressuredTransferStillGetsTheWholeEcho) {
       << client.receive_error() << client.send_error();
   EXPECT_EQ(echoed.size(), payload.size());
   EXPECT_TRUE(echoed == payload);
-  EXPECT_TRUE(test::wait_for_stats(
-      server,
-      [](const auto& total, const auto&) {
-        return total.connections_closed == 1 && total.connections_active == 0;
-      },
-      Deadline(5s)));
-  EXPECT_EQ(test::total_stats(server).errors, 0u);
+  expect_one_clean_close(server);
 }
 
 TEST(Reset, ClientResettingMidTransferDoesNotDisturbOthers) {
