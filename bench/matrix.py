@@ -11,11 +11,12 @@ import csv
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from processes import free_port, rss_bytes, server_env, stop, wait_listening
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -104,33 +105,8 @@ def process_cpu_s(pid):
 
 
 def process_rss_mib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) / 1024, 2)
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, process, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+    rss = rss_bytes(pid)
+    return round(rss / (1024 * 1024), 2) if rss is not None else None
 
 
 class Target:
@@ -149,13 +125,11 @@ class Target:
         self.port = port
         self.log = open(log_path, "ab")
         argv = [a.replace("{port}", str(port)) for a in self.command]
-        # echo-server reads MR_<NAME> variables as options and refuses unknown ones.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MR_")}
         self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env)
-        ready = wait_listening(port, self.process)
+                                        stdin=subprocess.DEVNULL, env=server_env())
+        ready = wait_listening(port, self.process, 10)
         if ready and self.admin_port:
-            ready = wait_listening(self.admin_port, self.process)
+            ready = wait_listening(self.admin_port, self.process, 10)
         if not ready:
             self.stop()
         return ready
@@ -164,13 +138,8 @@ class Target:
         return self.process is not None and self.process.poll() is None
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # our own child, by its PID
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop(self.process, 10)
         self.process = None
         if self.log:
             self.log.close()

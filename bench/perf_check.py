@@ -25,6 +25,9 @@ import sys
 import tempfile
 import time
 
+import processes
+from processes import free_port, rss_bytes, server_env, wait_listening
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BASELINE = os.path.join(HERE, "perf-baseline.json")
@@ -35,28 +38,9 @@ IDLE_BYTES_TARGET = 128
 REGRESSION_ALLOWED = 0.05
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"perf-check: the server exited early ({proc.returncode})")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"perf-check: nothing listening on {port}")
-
-
-def clean_env():
-    # echo-server treats every MR_* variable as an option: keep the scripts' own out of its way.
-    return {k: v for k, v in os.environ.items() if not k.startswith("MR_")}
+def wait_for_server(port, proc, seconds=30):
+    if not wait_listening(port, proc, seconds):
+        sys.exit(f"perf-check: nothing listening on {port} (server exit status {proc.poll()})")
 
 
 # --server-arg: options every echo-server started here gets (the knob study: one knob at a time).
@@ -73,7 +57,7 @@ def run_bench(build, port, args, json_path, timeout):
     argv = [os.path.join(build, "echo-bench"), "--port", str(port), "--progress", "off",
             "--json", json_path, *args]
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=timeout, env=clean_env())
+                          timeout=timeout, env=server_env())
     with open(json_path) as f:
         report = json.load(f)
     if done.returncode != 0 or not report.get("clean", False):
@@ -82,12 +66,7 @@ def run_bench(build, port, args, json_path, timeout):
 
 
 def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    processes.stop(proc, 120)  # callgrind writes its profile on the way out
 
 
 # ---- 1. syscalls per message -------------------------------------------------------------
@@ -105,9 +84,9 @@ def strace_counts(path):
 
 def measure_syscalls(build, connections, pipeline, duration, tmp):
     port = free_port()
-    server = subprocess.Popen(server_argv(build, port), env=clean_env(),
+    server = subprocess.Popen(server_argv(build, port), env=server_env(),
                               stderr=subprocess.DEVNULL)
-    wait_listening(port, server)
+    wait_for_server(port, server)
     out = os.path.join(tmp, f"strace-{connections}-{pipeline}.txt")
     tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(server.pid), "-o", out],
                               stderr=subprocess.DEVNULL)
@@ -139,8 +118,8 @@ def callgrind_run(build, bench_args, tmp, name, expect_messages):
     log = os.path.join(tmp, f"callgrind-{name}.log")
     server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                                f"--log-file={log}", *server_argv(build, port)],
-                              env=clean_env(), stderr=subprocess.DEVNULL)
-    wait_listening(port, server, seconds=120)
+                              env=server_env(), stderr=subprocess.DEVNULL)
+    wait_for_server(port, server, seconds=120)
     messages = 0
     if bench_args is not None:
         report = run_bench(build, port, bench_args, os.path.join(tmp, f"bench-cg-{name}.json"),
@@ -181,14 +160,6 @@ def measure_instructions(build, tmp, quick):
 
 # ---- 3. memory per idle connection -------------------------------------------------------
 
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def active_connections(admin_port):
     with socket.create_connection(("127.0.0.1", admin_port), timeout=5) as s:
         s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -201,9 +172,9 @@ def active_connections(admin_port):
 
 def measure_idle_memory(build, connections, tmp):
     port, admin = free_port(), free_port()
-    server = subprocess.Popen(server_argv(build, port, admin_port=admin), env=clean_env(),
+    server = subprocess.Popen(server_argv(build, port, admin_port=admin), env=server_env(),
                               stderr=subprocess.DEVNULL)
-    wait_listening(port, server)
+    wait_for_server(port, server)
     time.sleep(0.5)
     before = rss_bytes(server.pid)
     # One message every 10 s over all connections: the connections are open and idle.
@@ -211,7 +182,7 @@ def measure_idle_memory(build, connections, tmp):
                               "--connections", str(connections), "--rate", "0.1",
                               "--duration", "30", "--warmup", "0", "--progress", "off",
                               "--threads", "1"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env=clean_env())
+                             stderr=subprocess.DEVNULL, env=server_env())
     deadline = time.time() + 60
     while active_connections(admin) < connections and time.time() < deadline:
         time.sleep(0.2)
