@@ -58,6 +58,18 @@ Setter ip_address(std::string ServerConfig::*field) {
   };
 }
 
+// 0 (a special meaning, e.g. "automatic") or an integer in [lo, hi].
+Setter zero_or_range(std::uint64_t ServerConfig::*field, std::uint64_t lo, std::uint64_t hi) {
+  return [field, lo, hi](ServerConfig& c, const std::string& v) -> std::string {
+    std::uint64_t parsed = 0;
+    if (!parse_integer(v, 0, hi, parsed).empty() || (parsed != 0 && parsed < lo)) {
+      return fmt::format("0 or an integer from {} to {}", lo, hi);
+    }
+    c.*field = parsed;
+    return "";
+  };
+}
+
 Setter any_text(std::string ServerConfig::*field) {
   return [field](ServerConfig& c, const std::string& v) -> std::string {
     c.*field = v;
@@ -79,6 +91,11 @@ const std::vector<OptionSpec>& option_table() {
       {"high_water_mark", "1048576",
        "bytes of pending output per connection before the server stops reading from it",
        integer_option(&ServerConfig::high_water_mark, 1024, 1ULL << 30)},
+      {"max_buffered_bytes", "0",
+       "process-wide bound on bytes held for pending output, all connections together; 0 = "
+       "automatic: half the tightest of the cgroup memory limit, RLIMIT_DATA/RLIMIT_AS and "
+       "physical memory",
+       zero_or_range(&ServerConfig::max_buffered_bytes, 65536, 1ULL << 40)},
       {"tcp_nodelay", "true", "set TCP_NODELAY on echo connections",
        bool_option(&ServerConfig::tcp_nodelay)},
       {"log_level", "info", "trace|debug|info|warn|error|critical|off",
@@ -194,6 +211,7 @@ std::map<std::string, std::string> describe(const ServerConfig& c) {
       {"backlog", std::to_string(c.backlog)},
       {"max_connections", std::to_string(c.max_connections)},
       {"high_water_mark", std::to_string(c.high_water_mark)},
+      {"max_buffered_bytes", std::to_string(c.max_buffered_bytes)},
       {"tcp_nodelay", c.tcp_nodelay ? "true" : "false"},
       {"log_level", c.log_level},
       {"log_file", c.log_file},

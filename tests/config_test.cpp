@@ -253,6 +253,24 @@ TEST(ConfigErrors, OutOfRangeNamesTheRange) {
                             {"high_water_mark", "'10'", file.path(), "1024 to 1073741824"}));
 }
 
+TEST(ConfigErrors, MaxBufferedBytesIsZeroOrARange) {
+  EXPECT_EQ(parse({}).config.max_buffered_bytes, 0u) << "automatic by default";
+  const ConfigOutcome zero = parse({"--max_buffered_bytes", "0"});
+  ASSERT_EQ(zero.action, Action::kRun) << zero.message;
+  EXPECT_EQ(zero.config.max_buffered_bytes, 0u);
+  for (const char* ok : {"65536", "1099511627776"}) {
+    const ConfigOutcome outcome = parse({"--max_buffered_bytes", ok});
+    ASSERT_EQ(outcome.action, Action::kRun) << outcome.message;
+    EXPECT_EQ(describe(outcome.config).at("max_buffered_bytes"), ok);
+  }
+  for (const char* bad : {"1", "65535", "1099511627777", "-1", "lots", ""}) {
+    EXPECT_TRUE(IsErrorNaming(parse({}, {std::string("MR_MAX_BUFFERED_BYTES=") + bad}),
+                              {"max_buffered_bytes", "MR_MAX_BUFFERED_BYTES",
+                               "0 or an integer from 65536 to 1099511627776"}))
+        << bad;
+  }
+}
+
 TEST(ConfigErrors, MissingConfigFileNamesThePath) {
   const std::string path = ::testing::TempDir() + "mr-no-such-config.conf";
   EXPECT_TRUE(IsErrorNaming(parse({"--config", path}), {path, "cannot be opened"}));

@@ -22,6 +22,9 @@ struct ServerConfig {
   int backlog = 4096;
   std::uint64_t max_connections = 100000;
   std::uint64_t high_water_mark = 1024 * 1024;  // bytes of pending output per connection
+  // Pending output over all connections together; 0 = automatic (half the tightest of the
+  // cgroup memory limit, RLIMIT_DATA/RLIMIT_AS and physical memory).
+  std::uint64_t max_buffered_bytes = 0;
   bool tcp_nodelay = true;
   std::string log_level = "info";
   std::string log_file;  // empty = stderr only
