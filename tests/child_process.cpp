@@ -173,6 +173,7 @@ bool ChildProcess::send_signal(int signal) {
 ChildProcess::Exit ChildProcess::wait(const Deadline& deadline) {
   Exit result;
   if (pid_ <= 0) return result;
+  if (reaped_) return exit_;
   int status = 0;
   for (;;) {
     pid_t r = ::waitpid(pid_, &status, WNOHANG);
@@ -188,20 +189,35 @@ ChildProcess::Exit ChildProcess::wait(const Deadline& deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
+  reap(status);
+  return exit_;
+}
+
+std::optional<ChildProcess::Exit> ChildProcess::exit_if_ended() {
+  if (pid_ <= 0) return std::nullopt;
+  if (reaped_) return exit_;
+  pump(0);
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
+  reap(status);
+  return exit_;
+}
+
+void ChildProcess::reap(int status) {
   reaped_ = true;
   // The child is gone, so its pipe ends are closed: read what is left up to EOF (bounded, in
   // case a grandchild still holds them).
   const Deadline drain(std::chrono::seconds(2));
   while (!drain.expired() && pump(drain.poll_timeout_ms())) {
   }
+  exit_ = Exit{};
   if (WIFEXITED(status)) {
-    result.exited = true;
-    result.code = WEXITSTATUS(status);
+    exit_.exited = true;
+    exit_.code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {
-    result.signaled = true;
-    result.signal = WTERMSIG(status);
+    exit_.signaled = true;
+    exit_.signal = WTERMSIG(status);
   }
-  return result;
 }
 
 ChildProcess::Exit run_to_exit(ChildProcess& child, const std::string& path,

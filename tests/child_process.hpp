@@ -56,13 +56,20 @@ class ChildProcess {
   // Waits for the child to end, draining its output meanwhile. At the deadline it returns
   // `timed_out` and leaves the child running (the destructor kills it).
   Exit wait(const Deadline& deadline);
+  // Without waiting: how the child ended if it has (reaped then; wait() returns the same), or
+  // nothing while it runs. Reads whatever output is ready either way.
+  std::optional<Exit> exit_if_ended();
 
  private:
   // Reads whatever both pipes hold, waiting at most `timeout_ms`; false once both are at EOF.
   bool pump(int timeout_ms);
 
+  // Reaps the child from a waitpid() status and reads the rest of its output.
+  void reap(int status);
+
   pid_t pid_ = -1;
   bool reaped_ = false;
+  Exit exit_;  // how the child ended, once reaped_
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;
   std::string stdout_;

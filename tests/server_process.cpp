@@ -10,10 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <utility>
 
 namespace mr::test {
 namespace {
@@ -68,17 +70,30 @@ std::string FinalStats::describe() const {
   return out;
 }
 
-bool ServerProcess::start(const std::vector<std::string>& args, unsigned nofile_limit) {
+bool ServerProcess::start(const std::vector<std::string>& args, unsigned nofile_limit,
+                          std::uint64_t data_limit_bytes) {
   std::vector<std::string> argv;
   std::string path = MR_ECHO_SERVER_PATH;
-  if (nofile_limit > 0) {
+  if (nofile_limit > 0 || data_limit_bytes > 0) {
     // prlimit sets both limits and execs the server in its place.
-    argv = {"--nofile=" + std::to_string(nofile_limit) + ":" + std::to_string(nofile_limit), "--",
-            path};
+    if (nofile_limit > 0) {
+      argv.push_back("--nofile=" + std::to_string(nofile_limit) + ":" +
+                     std::to_string(nofile_limit));
+    }
+    if (data_limit_bytes > 0) {
+      argv.push_back("--data=" + std::to_string(data_limit_bytes) + ":" +
+                     std::to_string(data_limit_bytes));
+    }
+    argv.insert(argv.end(), {"--", path});
     path = "/usr/bin/prlimit";
   }
-  for (const char* a : {"--bind", "127.0.0.1", "--port", "0", "--admin_port", "0"}) {
-    argv.emplace_back(a);
+  // The server refuses a flag given twice: a default the caller gives is left out.
+  for (const auto& [flag, value] : {std::pair<std::string, std::string>{"--bind", "127.0.0.1"},
+                                    {"--port", "0"},
+                                    {"--admin_port", "0"}}) {
+    if (std::find(args.begin(), args.end(), flag) == args.end()) {
+      argv.insert(argv.end(), {flag, value});
+    }
   }
   argv.insert(argv.end(), args.begin(), args.end());
   if (!child_.spawn(path, argv)) {
@@ -184,19 +199,32 @@ double cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-long nofile_hard_limit(pid_t pid) {
+namespace {
+
+// The hard limit on the /proc/PID/limits line that starts with `name`; -1 if unknown/unlimited.
+long long hard_limit(pid_t pid, const std::string& name) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("Max open files", 0) != 0) continue;
-    std::istringstream fields(line.substr(std::string("Max open files").size()));
+    if (line.rfind(name, 0) != 0) continue;
+    std::istringstream fields(line.substr(name.size()));
     std::string soft;
     std::string hard;
     fields >> soft >> hard;
     if (hard == "unlimited") return -1;
-    return std::stol(hard);
+    return std::stoll(hard);
   }
   return -1;
+}
+
+}  // namespace
+
+long nofile_hard_limit(pid_t pid) {
+  return static_cast<long>(hard_limit(pid, "Max open files"));
+}
+
+long long data_hard_limit(pid_t pid) {
+  return hard_limit(pid, "Max data size");
 }
 
 std::uint64_t raise_own_file_limit() {
@@ -235,8 +263,8 @@ std::uint16_t local_port_of(int fd) {
 }
 
 bool start_or_fail(ServerProcess& server, const std::vector<std::string>& args,
-                   unsigned nofile_limit) {
-  const bool started = server.start(args, nofile_limit);
+                   unsigned nofile_limit, std::uint64_t data_limit_bytes) {
+  const bool started = server.start(args, nofile_limit, data_limit_bytes);
   EXPECT_TRUE(started) << server.error();
   return started;
 }

@@ -1,11 +1,11 @@
 // Test helper: an echo-server child process on 127.0.0.1, and what /proc says about a process.
 //
 // Contract: ServerProcess::start() runs MR_ECHO_SERVER_PATH with `--bind 127.0.0.1 --port 0
-// --admin_port 0` before the caller's arguments (later flags win), optionally under
-// `prlimit --nofile=N:N` (which execs the server, so pid() is the server's own), and waits for
-// the "listening on ADDR:PORT" line. terminate() sends SIGTERM and waits; final_stats() then
-// parses the server's "final stats" log lines. The child is killed by its PID if the test ends
-// first. The /proc readers return 0 (or -1 for the limit) when the process is gone.
+// --admin_port 0` (each one unless the caller's arguments, which follow, give it), optionally under
+// `prlimit --nofile=N:N` and/or `--data=B:B` (prlimit execs the server, so pid() is the server's
+// own), and waits for the "listening on ADDR:PORT" line. terminate() sends SIGTERM and waits;
+// final_stats() then parses the server's "final stats" log lines. The child is killed by its PID if
+// the test ends first. The /proc readers return 0 (or -1 for the limit) when the process is gone.
 #pragma once
 
 #include <sys/types.h>
@@ -40,7 +40,10 @@ class FinalStats {
 class ServerProcess {
  public:
   // Starts the server; false (with error() set) if it cannot or does not log its port in time.
-  bool start(const std::vector<std::string>& args, unsigned nofile_limit = 0);
+  // A non-zero `data_limit_bytes` caps its data segment (RLIMIT_DATA, soft and hard), which
+  // since Linux 4.7 counts every private writable mapping: malloc's heap and mmap'd chunks.
+  bool start(const std::vector<std::string>& args, unsigned nofile_limit = 0,
+             std::uint64_t data_limit_bytes = 0);
 
   std::uint16_t port() const { return port_; }
   pid_t pid() const { return child_.pid(); }
@@ -61,7 +64,7 @@ class ServerProcess {
 
 // Starts `server`; records a test failure with the reason when it cannot.
 [[nodiscard]] bool start_or_fail(ServerProcess& server, const std::vector<std::string>& args,
-                                 unsigned nofile_limit = 0);
+                                 unsigned nofile_limit = 0, std::uint64_t data_limit_bytes = 0);
 // SIGTERM; records a test failure unless the server exits 0 before `deadline` and logs its
 // final stats. Returns those stats.
 FinalStats stop_cleanly(ServerProcess& server, const Deadline& deadline);
@@ -90,6 +93,8 @@ std::size_t open_fds(pid_t pid);
 double cpu_seconds(pid_t pid);
 // The hard RLIMIT_NOFILE of `pid` from /proc/PID/limits; -1 if unknown or unlimited.
 long nofile_hard_limit(pid_t pid);
+// The hard RLIMIT_DATA of `pid` in bytes; -1 if unknown or unlimited.
+long long data_hard_limit(pid_t pid);
 // Raises this process's soft RLIMIT_NOFILE to its hard limit; returns the new soft limit.
 std::uint64_t raise_own_file_limit();
 
