@@ -139,7 +139,7 @@ void Acceptor::accept_batch() {
         continue;
       }
     }
-    if (options_.tcp_nodelay) set_tcp_nodelay(fd, true);
+    apply_accepted_socket_options(fd, options_.accepted_socket);
     const std::size_t w = pick_worker();
     batches_[w].push_back(fd);
     ++handed_to_[w];

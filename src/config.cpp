@@ -1,11 +1,15 @@
 #include "multireactor/config.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
-#include <fstream>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <sstream>
@@ -98,6 +102,27 @@ const std::vector<OptionSpec>& option_table() {
        zero_or_range(&ServerConfig::max_buffered_bytes, 65536, 1ULL << 40)},
       {"tcp_nodelay", "true", "set TCP_NODELAY on echo connections",
        bool_option(&ServerConfig::tcp_nodelay)},
+      {"socket_send_buffer_bytes", "0",
+       "SO_SNDBUF of echo connections; 0 = the kernel's autotuning (a value turns it off; the "
+       "kernel doubles it)",
+       zero_or_range(&ServerConfig::socket_send_buffer_bytes, 4096, 64ULL << 20)},
+      {"socket_receive_buffer_bytes", "0",
+       "SO_RCVBUF of echo connections; 0 = the kernel's autotuning (a value turns it off; the "
+       "kernel doubles it)",
+       zero_or_range(&ServerConfig::socket_receive_buffer_bytes, 4096, 64ULL << 20)},
+      {"tcp_keepalive", "true",
+       "SO_KEEPALIVE on echo connections, so a vanished peer is found and closed",
+       bool_option(&ServerConfig::tcp_keepalive)},
+      {"tcp_keepidle_s", "60", "seconds of silence before the first keepalive probe",
+       integer_option(&ServerConfig::tcp_keepidle_s, 1, 32767)},
+      {"tcp_keepintvl_s", "10", "seconds between keepalive probes",
+       integer_option(&ServerConfig::tcp_keepintvl_s, 1, 32767)},
+      {"tcp_keepcnt", "6", "unanswered keepalive probes before the connection is dropped",
+       integer_option(&ServerConfig::tcp_keepcnt, 1, 127)},
+      {"tcp_user_timeout_ms", "0",
+       "TCP_USER_TIMEOUT: drop a connection whose sent data stays unacknowledged (or whose peer "
+       "keeps its window closed) this long; 0 = the kernel's default (off)",
+       integer_option(&ServerConfig::tcp_user_timeout_ms, 0, 86'400'000)},
       {"log_level", "info", "trace|debug|info|warn|error|critical|off",
        one_of(&ServerConfig::log_level,
               {"trace", "debug", "info", "warn", "error", "critical", "off"})},
@@ -213,6 +238,13 @@ std::map<std::string, std::string> describe(const ServerConfig& c) {
       {"high_water_mark", std::to_string(c.high_water_mark)},
       {"max_buffered_bytes", std::to_string(c.max_buffered_bytes)},
       {"tcp_nodelay", c.tcp_nodelay ? "true" : "false"},
+      {"socket_send_buffer_bytes", std::to_string(c.socket_send_buffer_bytes)},
+      {"socket_receive_buffer_bytes", std::to_string(c.socket_receive_buffer_bytes)},
+      {"tcp_keepalive", c.tcp_keepalive ? "true" : "false"},
+      {"tcp_keepidle_s", std::to_string(c.tcp_keepidle_s)},
+      {"tcp_keepintvl_s", std::to_string(c.tcp_keepintvl_s)},
+      {"tcp_keepcnt", std::to_string(c.tcp_keepcnt)},
+      {"tcp_user_timeout_ms", std::to_string(c.tcp_user_timeout_ms)},
       {"log_level", c.log_level},
       {"log_file", c.log_file},
       {"stats_interval_s", std::to_string(c.stats_interval_s)},
@@ -243,14 +275,109 @@ std::string help_text() {
   return out.str();
 }
 
-bool read_config_file(const std::string& path, std::map<std::string, std::string>& values,
-                      std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = fmt::format("config error: config file '{}' cannot be opened", path);
+namespace {
+
+// "a directory", "a FIFO", ...: what a path is when it is not a regular file.
+std::string file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) {
+    return "a directory (a container bind mount of a host file that does not exist creates one)";
+  }
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+
+// The whole text of `path`, which must be a readable regular file. `where` names it in errors.
+bool read_regular_file(const std::string& path, const std::string& where, std::string& text,
+                       std::string& error) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer. The kind is checked with fstat on
+  // the open descriptor, so what is checked is what is read.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    const int open_errno = errno;
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      error =
+          fmt::format("config error: {} is {}, not a regular file", where, file_kind(st.st_mode));
+    } else {
+      error =
+          fmt::format("config error: {} cannot be opened: {}", where, std::strerror(open_errno));
+    }
     return false;
   }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    error = fmt::format("config error: {} is {}, not a regular file", where, file_kind(st.st_mode));
+    close(fd);
+    return false;
+  }
+  text.clear();
+  char chunk[4096];
+  for (;;) {
+    const ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n > 0) {
+      text.append(chunk, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      error = fmt::format("config error: {} cannot be read: {}", where, std::strerror(errno));
+      close(fd);
+      return false;
+    }
+  }
+  close(fd);
+  return true;
+}
+
+std::string trim(const std::string& text) {
+  const auto begin = text.find_first_not_of(" \t\r");
+  if (begin == std::string::npos) return "";
+  return text.substr(begin, text.find_last_not_of(" \t\r") - begin + 1);
+}
+
+// boost's parse_config_file keeps the last of two lines for one key without a word, so a
+// key given twice is found here, with both line numbers. Lines are read as boost reads them:
+// '#' starts a comment anywhere, blank lines are skipped, `[name]` prefixes the keys after it
+// with "name.".
+std::string find_repeated_key(const std::string& text, const std::string& path) {
+  std::map<std::string, int> first_line;
+  std::string prefix;
+  std::istringstream lines(text);
+  int number = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++number;
+    line = trim(line.substr(0, line.find('#')));
+    if (line.empty()) continue;
+    if (line.front() == '[' && line.back() == ']') {
+      prefix = line.substr(1, line.size() - 2);
+      if (!prefix.empty() && prefix.back() != '.') prefix += '.';
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;  // boost has reported it already
+    const std::string key = prefix + trim(line.substr(0, eq));
+    const auto [first, inserted] = first_line.emplace(key, number);
+    if (!inserted) {
+      return fmt::format(
+          "config error: key '{}' is set twice in config file {} (lines {} and {}); "
+          "keep one",
+          key, path, first->second, number);
+    }
+  }
+  return "";
+}
+
+bool load_config_file(const std::string& path, const std::string& given_by,
+                      std::map<std::string, std::string>& values, std::string& error) {
+  const std::string where = given_by.empty()
+                                ? fmt::format("config file '{}'", path)
+                                : fmt::format("config file '{}' (from {})", path, given_by);
+  std::string text;
+  if (!read_regular_file(path, where, text, error)) return false;
   try {
+    std::istringstream in(text);
     po::options_description desc = table_description();
     po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/false);
     for (const auto& opt : parsed.options) {
@@ -264,7 +391,15 @@ bool read_config_file(const std::string& path, std::map<std::string, std::string
     error = fmt::format("config error: config file {}: {}", path, e.what());
     return false;
   }
-  return true;
+  error = find_repeated_key(text, path);
+  return error.empty();
+}
+
+}  // namespace
+
+bool read_config_file(const std::string& path, std::map<std::string, std::string>& values,
+                      std::string& error) {
+  return load_config_file(path, "", values, error);
 }
 
 ConfigOutcome parse_server_options(int argc, const char* const* argv, const char* const* envp) {
@@ -350,13 +485,17 @@ ConfigOutcome parse_server_options(int argc, const char* const* argv, const char
           key));
     }
   }
-  if (config_path.empty()) config_path = env_config_path;
+  const char* config_given_by = "--config";
+  if (config_path.empty()) {
+    config_path = env_config_path;
+    config_given_by = "MR_CONFIG";
+  }
 
   SourceValues file{"config file " + config_path, {}};
   if (!config_path.empty()) {
     std::map<std::string, std::string> values;
     std::string error;
-    if (!read_config_file(config_path, values, error)) return fail(error);
+    if (!load_config_file(config_path, config_given_by, values, error)) return fail(error);
     // Keep the file's own order for error messages: apply in table order.
     for (const auto& spec : option_table()) {
       auto it = values.find(spec.name);

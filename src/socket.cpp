@@ -98,4 +98,26 @@ void set_tcp_nodelay(int fd, bool on) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value);
 }
 
+int apply_accepted_socket_options(int fd, const AcceptedSocketOptions& options) {
+  int first_error = 0;
+  auto set = [fd, &first_error](int level, int name, int value) {
+    if (setsockopt(fd, level, name, &value, sizeof value) != 0 && first_error == 0) {
+      first_error = errno;
+    }
+  };
+  if (options.tcp_nodelay) set(IPPROTO_TCP, TCP_NODELAY, 1);
+  if (options.send_buffer_bytes > 0) set(SOL_SOCKET, SO_SNDBUF, options.send_buffer_bytes);
+  if (options.receive_buffer_bytes > 0) set(SOL_SOCKET, SO_RCVBUF, options.receive_buffer_bytes);
+  if (options.keepalive) {
+    set(SOL_SOCKET, SO_KEEPALIVE, 1);
+    set(IPPROTO_TCP, TCP_KEEPIDLE, options.keepidle_s);
+    set(IPPROTO_TCP, TCP_KEEPINTVL, options.keepintvl_s);
+    set(IPPROTO_TCP, TCP_KEEPCNT, options.keepcnt);
+  }
+  if (options.user_timeout_ms > 0) {
+    set(IPPROTO_TCP, TCP_USER_TIMEOUT, static_cast<int>(options.user_timeout_ms));
+  }
+  return first_error;
+}
+
 }  // namespace mr

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "multireactor/config.hpp"
+#include "multireactor/config_reload.hpp"
 
 namespace mr {
 namespace {
@@ -46,6 +48,25 @@ class TempConfigFile {
     std::ofstream(path_) << text;
   }
   ~TempConfigFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A directory or a FIFO in the test's temporary directory, removed at the end of the test.
+class TempNode {
+ public:
+  enum class Kind { kDirectory, kFifo };
+  // The PID in the name keeps concurrent runs (from other build folders) apart.
+  TempNode(const std::string& name, Kind kind)
+      : path_(::testing::TempDir() + std::to_string(getpid()) + "-" + name) {
+    std::remove(path_.c_str());
+    const int made =
+        kind == Kind::kDirectory ? mkdir(path_.c_str(), 0755) : mkfifo(path_.c_str(), 0644);
+    if (made != 0) throw std::runtime_error("cannot create " + path_);
+  }
+  ~TempNode() { std::remove(path_.c_str()); }
   const std::string& path() const { return path_; }
 
  private:
@@ -277,6 +298,75 @@ TEST(ConfigErrors, MissingConfigFileNamesThePath) {
   EXPECT_TRUE(IsErrorNaming(parse({}, {"MR_CONFIG=" + path}), {path}));
 }
 
+TEST(ConfigErrors, ADirectoryAsConfigFileIsAnErrorForFlagVariableAndCheckConfig) {
+  // What `docker run -v missing.conf:/etc/multireactor/server.conf` mounts.
+  TempNode directory("mr-config-dir.conf", TempNode::Kind::kDirectory);
+  EXPECT_TRUE(
+      IsErrorNaming(parse({"--config", directory.path()}),
+                    {directory.path(), "--config", "is a directory", "not a regular file"}));
+  EXPECT_TRUE(IsErrorNaming(parse({}, {"MR_CONFIG=" + directory.path()}),
+                            {directory.path(), "MR_CONFIG", "is a directory"}));
+  EXPECT_TRUE(IsErrorNaming(parse({"--check-config", "--config", directory.path()}),
+                            {directory.path(), "is a directory"}));
+  EXPECT_TRUE(IsErrorNaming(parse({"--check-config"}, {"MR_CONFIG=" + directory.path()}),
+                            {directory.path(), "is a directory"}));
+}
+
+TEST(ConfigErrors, AFifoOrADeviceAsConfigFileIsAnErrorAndNeverBlocks) {
+  // Opening a FIFO for reading waits for a writer: the check must come first.
+  TempNode fifo("mr-config-fifo.conf", TempNode::Kind::kFifo);
+  EXPECT_TRUE(IsErrorNaming(parse({"--config", fifo.path()}), {fifo.path(), "is a FIFO"}));
+  EXPECT_TRUE(IsErrorNaming(parse({"--config", "/dev/null"}),
+                            {"/dev/null", "is a character device", "not a regular file"}));
+}
+
+TEST(ConfigErrors, AnUnreadableConfigFileNamesThePathAndTheReason) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads a mode-000 file anyway";
+  TempConfigFile file("workers = 2\n");
+  ASSERT_EQ(chmod(file.path().c_str(), 0), 0);
+  EXPECT_TRUE(IsErrorNaming(parse({"--config", file.path()}),
+                            {file.path(), "cannot be opened", "Permission denied"}));
+}
+
+TEST(ConfigErrors, AKeySetTwiceInTheFileNamesBothLines) {
+  TempConfigFile file(
+      "# workers = 1 in a comment does not count\nworkers = 2\nport = 80\n\n"
+      "  workers=3  # the second one\n");
+  EXPECT_TRUE(IsErrorNaming(parse({"--config", file.path()}),
+                            {"'workers'", "twice", file.path(), "lines 2 and 5"}));
+  EXPECT_TRUE(IsErrorNaming(parse({"--check-config"}, {"MR_CONFIG=" + file.path()}),
+                            {"'workers'", "lines 2 and 5"}));
+  // Keys that only look alike, and a value given again in another source, are fine.
+  TempConfigFile distinct("log_file = \nlog_file_count = 2\nlog_file_max_bytes = 8192\n");
+  const ConfigOutcome ok = parse({"--config", distinct.path(), "--log_file_count", "4"});
+  ASSERT_EQ(ok.action, Action::kRun) << ok.message;
+  EXPECT_EQ(ok.config.log_file_count, 4u);
+}
+
+TEST(ConfigReloadErrors, SighupRefusesAConfigPathThatBecameADirectoryOrRepeatsAKey) {
+  const std::string path = ::testing::TempDir() + std::to_string(getpid()) + "-mr-reload.conf";
+  std::ofstream(path) << "workers = 2\nlog_level = info\n";
+  const std::string config_arg = "--config=" + path;
+  const char* argv[] = {"echo-server", config_arg.c_str(), nullptr};
+  const char* envp[] = {nullptr};
+  ConfigOutcome first = parse_server_options(2, argv, envp);
+  ASSERT_EQ(first.action, Action::kRun) << first.message;
+
+  std::ofstream(path) << "log_level = debug\nworkers = 2\nlog_level = warn\n";
+  ConfigReload repeated = reload_config(2, argv, envp, first.config);
+  EXPECT_TRUE(contains(repeated.error, "'log_level'")) << repeated.error;
+  EXPECT_TRUE(contains(repeated.error, "lines 1 and 3")) << repeated.error;
+  EXPECT_EQ(first.config.log_level, "info") << "a refused reload changes nothing";
+
+  std::remove(path.c_str());
+  ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+  ConfigReload directory = reload_config(2, argv, envp, first.config);
+  EXPECT_TRUE(contains(directory.error, path)) << directory.error;
+  EXPECT_TRUE(contains(directory.error, "is a directory")) << directory.error;
+  EXPECT_EQ(first.config.log_level, "info");
+  rmdir(path.c_str());
+}
+
 TEST(ConfigErrors, MalformedFileLineIsAnError) {
   TempConfigFile file("workers\n");
   EXPECT_TRUE(IsErrorNaming(parse({"--config", file.path()}), {file.path(), "workers"}));
@@ -372,6 +462,37 @@ TEST(ConfigApi, ApplyOptionRejectsUnknownNamesAndBadValues) {
   EXPECT_EQ(config.workers, 0u) << "a rejected value leaves the config alone";
 }
 
+// deploy/kubernetes/configmap.yaml's `server.conf: |` block, unindented.
+std::string configmap_server_conf() {
+  std::ifstream in(std::string(MR_SOURCE_DIR) + "/deploy/kubernetes/configmap.yaml");
+  std::string text;
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    if (inside && line.rfind("    ", 0) != 0 && !line.empty()) break;
+    if (inside) text += (line.empty() ? line : line.substr(4)) + "\n";
+    if (line.find("server.conf: |") != std::string::npos) inside = true;
+  }
+  return text;
+}
+
+TEST(ShippedConfig, DeploymentsCloseSilentClientsAndProbeForVanishedPeers) {
+  const std::string configmap = configmap_server_conf();
+  ASSERT_NE(configmap, "") << "no server.conf block in deploy/kubernetes/configmap.yaml";
+  TempConfigFile from_configmap(configmap);
+  const std::string compose = std::string(MR_SOURCE_DIR) + "/deploy/server.conf";
+  for (const std::string& path : {from_configmap.path(), compose}) {
+    SCOPED_TRACE(path);
+    const ConfigOutcome outcome = parse({"--config", path});
+    ASSERT_EQ(outcome.action, Action::kRun) << outcome.message;
+    EXPECT_GT(outcome.config.idle_timeout_ms, 0u);
+    EXPECT_TRUE(outcome.config.tcp_keepalive);
+    EXPECT_LE(
+        outcome.config.tcp_keepidle_s + outcome.config.tcp_keepintvl_s * outcome.config.tcp_keepcnt,
+        600u)
+        << "a vanished peer is found within minutes";
+  }
+}
+
 TEST(ConfigApi, ReadConfigFileReturnsItsValuesOrAnError) {
   TempConfigFile good("workers = 3\nport = 80\n");
   std::map<std::string, std::string> values;
@@ -387,6 +508,10 @@ TEST(ConfigApi, ReadConfigFileReturnsItsValuesOrAnError) {
   error.clear();
   EXPECT_FALSE(read_config_file(::testing::TempDir() + "mr-missing.conf", values, error));
   EXPECT_TRUE(contains(error, "mr-missing.conf")) << error;
+
+  error.clear();
+  EXPECT_FALSE(read_config_file(::testing::TempDir(), values, error)) << "a directory";
+  EXPECT_TRUE(contains(error, "is a directory")) << error;
 }
 
 }  // namespace

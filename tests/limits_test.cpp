@@ -1,15 +1,21 @@
 // Limits and failure behaviour of a real echo-server process: running out of descriptors,
-// max_connections, the idle timeout, draining shutdown, and one busy connection among others.
+// max_connections, the idle timeout, draining shutdown, one busy connection among others, and
+// the kernel options of accepted sockets (keepalive reclaiming a vanished peer, buffer sizes).
 // Each test starts its own server on 127.0.0.1:0 and stops it with SIGTERM.
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -379,6 +385,88 @@ TEST_F(Limits, ABusyConnectionDoesNotStarveAnotherOnItsWorker) {
   for (TestClient& f : flooders)
     f.reset();
   stop(server);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel options of accepted sockets, read back with ss(8) (iproute2, installed by
+// scripts/lib.sh): the server's end of a connection is the socket whose source port is the
+// server's.
+
+// `ss -tnmoi` for the server's end of the connection to the client on `client_port`: a header
+// line, then the socket's lines (timer:(keepalive,...), skmem:(...,rbN,...,tbN,...)), or only
+// the header when there is no such established socket.
+std::string server_side_socket(std::uint16_t server_port, std::uint16_t client_port) {
+  ChildProcess ss;
+  const std::string filter = "( sport = :" + std::to_string(server_port) +
+                             " and dport = :" + std::to_string(client_port) + " )";
+  const auto exit = run_to_exit(ss, "/usr/bin/ss", {"-tnmoi", "state", "established", filter}, {},
+                                Deadline(seconds(10)));
+  EXPECT_TRUE(exit.exited && exit.code == 0)
+      << "ss (iproute2) failed: " << ss.error() << ss.stderr_text();
+  return ss.stdout_text();
+}
+
+bool has_socket(const std::string& ss_output) {
+  return ss_output.find("skmem:") != std::string::npos;
+}
+
+// A connected client whose echo came back, so the server has accepted it and set its options.
+TestClient echoed_client(const ServerProcess& server) {
+  TestClient client = TestClient::connect(server.port(), Deadline(seconds(10)));
+  EXPECT_EQ(probe_echo(client, "options?", Deadline(seconds(10))), EchoOutcome::kEchoed);
+  return client;
+}
+
+TEST_P(LimitsPerAcceptMode, AcceptedSocketsGetKeepaliveAndTheConfiguredKernelBuffers) {
+  ServerProcess server;
+  ASSERT_TRUE(start(server, with_mode({"--workers", "2", "--socket_send_buffer_bytes", "40960",
+                                       "--socket_receive_buffer_bytes", "24576"})));
+  std::vector<TestClient> clients;
+  for (int i = 0; i < 4; ++i) {  // both workers in either mode, whichever way they are dealt
+    clients.push_back(echoed_client(server));
+    const std::string ss = server_side_socket(server.port(), local_port_of(clients.back().fd()));
+    ASSERT_TRUE(has_socket(ss)) << ss;
+    EXPECT_NE(ss.find("timer:(keepalive,"), std::string::npos) << ss;
+    // The kernel doubles SO_SNDBUF / SO_RCVBUF; ss shows the doubled value.
+    EXPECT_NE(ss.find(",tb81920,"), std::string::npos) << ss;
+    EXPECT_NE(ss.find(",rb49152,"), std::string::npos) << ss;
+  }
+  stop(server);
+}
+
+TEST_P(LimitsPerAcceptMode, KeepaliveCanBeTurnedOff) {
+  ServerProcess server;
+  ASSERT_TRUE(start(server, with_mode({"--workers", "1", "--tcp_keepalive", "false"})));
+  TestClient client = echoed_client(server);
+  const std::string ss = server_side_socket(server.port(), local_port_of(client.fd()));
+  ASSERT_TRUE(has_socket(ss)) << ss;
+  EXPECT_EQ(ss.find("keepalive"), std::string::npos) << ss;
+  stop(server);
+}
+
+// A peer that disappears without a FIN or a reset (its host rebooted, a NAT entry expired): the
+// client's socket is closed in TCP_REPAIR mode, which drops it without sending anything. The
+// server's keepalive probe then finds no socket there; without keepalive the server would hold
+// the connection, its descriptor and its max_connections slot forever.
+TEST_P(LimitsPerAcceptMode, APeerThatVanishedWithoutAWordIsDroppedByKeepalive) {
+  ServerProcess server;
+  ASSERT_TRUE(start(server, with_mode({"--workers", "1", "--tcp_keepidle_s", "1",
+                                       "--tcp_keepintvl_s", "1", "--tcp_keepcnt", "2"})));
+  TestClient client = echoed_client(server);
+  const std::uint16_t client_port = local_port_of(client.fd());
+  ASSERT_TRUE(has_socket(server_side_socket(server.port(), client_port)));
+  const int on = 1;
+  if (setsockopt(client.fd(), IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) != 0) {
+    GTEST_SKIP() << "TCP_REPAIR needs CAP_NET_ADMIN: " << std::strerror(errno);
+  }
+  client.close();  // silently: no FIN, no RST
+  EXPECT_TRUE(
+      wait_until([&] { return !has_socket(server_side_socket(server.port(), client_port)); },
+                 Deadline(seconds(60))))
+      << "the server still holds the connection of the vanished peer";
+  const FinalStats stats = stop(server);
+  EXPECT_EQ(stats["closed"], 1u) << stats.describe();
+  EXPECT_EQ(stats["errors"], 1u) << "the probe's reset is a socket error" << stats.describe();
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // echo-server as a child process: start-up line, signals, exit codes and configuration errors.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -143,6 +144,23 @@ class TempFile {
   std::string path_;
 };
 
+// A directory or a FIFO where a config file should be, removed at the end of the test.
+class TempNode {
+ public:
+  TempNode(const std::string& name, bool directory)
+      : path_(::testing::TempDir() + std::to_string(getpid()) + "-" + name) {
+    std::remove(path_.c_str());
+    if ((directory ? mkdir(path_.c_str(), 0755) : mkfifo(path_.c_str(), 0644)) != 0) {
+      ADD_FAILURE() << "cannot create " << path_;
+    }
+  }
+  ~TempNode() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 struct BadConfig {
   std::string name;
   std::vector<std::string> args;
@@ -155,6 +173,10 @@ TEST(ProcessConfig, EachKindOfBadConfigExitsTwoWithOneLineNamingTheKey) {
   TempFile out_of_range("mr-process-range.conf", "high_water_mark = 10\n");
   TempFile bad_bool("mr-process-bool.conf", "tcp_nodelay = maybe\n");
   const std::string missing = ::testing::TempDir() + "mr-process-missing.conf";
+  // What `docker run -v missing.conf:/etc/multireactor/server.conf` mounts.
+  TempNode directory("mr-process-dir.conf", /*directory=*/true);
+  TempNode fifo("mr-process-fifo.conf", /*directory=*/false);
+  TempFile repeated("mr-process-repeated.conf", "workers = 2\nport = 0\nworkers = 3\n");
   const std::vector<BadConfig> cases{
       {"unknown key in file", {"--config", unknown_key.path()}, {}, {"wrokers", "--help"}},
       {"unknown MR_ variable", {}, {"MR_WROKERS=3"}, {"MR_WROKERS", "MR_<NAME>"}},
@@ -175,6 +197,23 @@ TEST(ProcessConfig, EachKindOfBadConfigExitsTwoWithOneLineNamingTheKey) {
       {"missing config file", {"--config", missing}, {}, {missing}},
       {"missing config file from env", {}, {"MR_CONFIG=" + missing}, {missing}},
       {"missing value", {"--workers"}, {}, {"workers"}},
+      {"directory as config file",
+       {"--config", directory.path()},
+       {},
+       {directory.path(), "--config", "is a directory"}},
+      {"directory as config file from env",
+       {},
+       {"MR_CONFIG=" + directory.path()},
+       {directory.path(), "MR_CONFIG", "is a directory"}},
+      {"directory as config file with --check-config",
+       {"--check-config", "--config", directory.path()},
+       {},
+       {directory.path(), "is a directory"}},
+      {"FIFO as config file", {"--config", fifo.path()}, {}, {fifo.path(), "is a FIFO"}},
+      {"key set twice in the file",
+       {"--check-config", "--config", repeated.path()},
+       {},
+       {"'workers'", "twice", repeated.path(), "lines 1 and 3"}},
       // Under a file, not a directory: spdlog would create a missing directory (we run as root).
       {"log file that cannot be opened",
        {"--log_file", "/dev/null/mr.log", "--port", "0", "--admin_port", "0"},

@@ -2,7 +2,8 @@
 //
 // Contract: the acceptor owns the listening socket (a Listener) and runs on its own thread. On a
 // readable listen socket it accepts until EAGAIN (at most kAcceptBatch per event, so the loop's
-// other users — the admin listener — are not starved), deals the connections to the workers
+// other users — the admin listener — are not starved), sets the accepted-socket options
+// (nodelay, keepalive, buffer sizes: apply_accepted_socket_options), deals them to the workers
 // (round-robin, or to the worker with the fewest open connections), and hands each worker its
 // share with one hand_off() call: one eventfd write per worker per batch at most. Beyond
 // max_connections a connection is accepted and closed at once. When accept fails for a reason
@@ -20,6 +21,7 @@
 
 #include "multireactor/event_loop.hpp"
 #include "multireactor/listener.hpp"
+#include "multireactor/socket.hpp"
 #include "multireactor/stats.hpp"
 #include "multireactor/worker.hpp"
 
@@ -27,8 +29,8 @@ namespace mr {
 
 struct AcceptorOptions {
   std::uint64_t max_connections = 100000;
-  bool tcp_nodelay = true;
-  bool least_connections = false;  // false = round-robin
+  AcceptedSocketOptions accepted_socket;  // set on every connection before it is handed off
+  bool least_connections = false;         // false = round-robin
 };
 
 class Acceptor final : private EventLoop::Handler {

@@ -26,6 +26,15 @@ struct ServerConfig {
   // cgroup memory limit, RLIMIT_DATA/RLIMIT_AS and physical memory).
   std::uint64_t max_buffered_bytes = 0;
   bool tcp_nodelay = true;
+  // Kernel side of each echo connection (README "Kernel memory per connection").
+  std::uint64_t socket_send_buffer_bytes = 0;     // SO_SNDBUF; 0 = the kernel's autotuning
+  std::uint64_t socket_receive_buffer_bytes = 0;  // SO_RCVBUF; 0 = the kernel's autotuning
+  // TCP keepalive: a vanished peer is dropped after idle + intvl * cnt seconds (2 min).
+  bool tcp_keepalive = true;
+  unsigned tcp_keepidle_s = 60;
+  unsigned tcp_keepintvl_s = 10;
+  unsigned tcp_keepcnt = 6;
+  unsigned tcp_user_timeout_ms = 0;  // TCP_USER_TIMEOUT; 0 = off (README says why)
   std::string log_level = "info";
   std::string log_file;  // empty = stderr only
   unsigned stats_interval_s = 0;
@@ -68,7 +77,9 @@ struct ConfigOutcome {
 ConfigOutcome parse_server_options(int argc, const char* const* argv, const char* const* envp);
 
 // Reads only the config file `path` into name -> value (for SIGHUP). Returns false and sets
-// `error` when the file is missing, unreadable or has an unknown key.
+// `error` (one line naming the path) when it is missing, unreadable or not a regular file (a
+// directory, a FIFO, a device), has a malformed line or an unknown key, or sets one key twice
+// (both line numbers named: an error, not last-one-wins).
 bool read_config_file(const std::string& path, std::map<std::string, std::string>& values,
                       std::string& error);
 

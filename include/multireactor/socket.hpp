@@ -37,4 +37,28 @@ std::string describe_address(const SocketAddress& address);
 
 void set_tcp_nodelay(int fd, bool on);
 
+// What the server sets on every accepted echo connection, whichever thread accepts it (the
+// acceptor, or a worker in accept_mode = reuseport). 0 / false leaves the kernel's default.
+struct AcceptedSocketOptions {
+  bool tcp_nodelay = true;
+  // SO_SNDBUF / SO_RCVBUF in bytes; 0 = the kernel's autotuning. A value turns autotuning off
+  // for that direction; the kernel doubles it (bookkeeping) and caps it at wmem_max/rmem_max.
+  int send_buffer_bytes = 0;
+  int receive_buffer_bytes = 0;
+  // SO_KEEPALIVE with TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT: a peer that has vanished is found
+  // after keepidle_s + keepintvl_s * keepcnt seconds of silence (60 + 10 * 6 = 2 min).
+  bool keepalive = true;
+  int keepidle_s = 60;
+  int keepintvl_s = 10;
+  int keepcnt = 6;
+  // TCP_USER_TIMEOUT; 0 = the kernel's default (off). Non-zero also aborts a live peer that
+  // keeps its receive window closed (a client that does not read) for this long.
+  unsigned user_timeout_ms = 0;
+};
+
+// Applies `options` to the connected socket `fd`: one setsockopt per option that is not the
+// kernel's default. Returns 0, or the errno of the first setsockopt that failed (the rest are
+// still applied). A connection works without any of them, so callers may ignore the result.
+int apply_accepted_socket_options(int fd, const AcceptedSocketOptions& options);
+
 }  // namespace mr
