@@ -297,7 +297,7 @@ class Bystanders {
       threads_.emplace_back([this, i] {
         for (std::size_t n = 1; !stopping_.load(); ++n) {
           // The deadline only ends the test if the server never answers.
-          const EchoOutcome outcome = probe_echo(clients_[i], message(i, n), Deadline(seconds(60)));
+          const EchoOutcome outcome = probe_echo(clients_[i], message(i, n), Deadline(seconds(30)));
           if (outcome != EchoOutcome::kEchoed) {
             std::lock_guard<std::mutex> lock(mutex_);
             errors_.push_back("bystander " + std::to_string(i) + " exchange " + std::to_string(n) +
@@ -422,9 +422,18 @@ TEST_F(Overload, AutomaticBudgetUnderADataLimitKeepsServerUpThroughSlowReadersAn
         }
         return true;
       },
-      Deadline(seconds(60)));
+      Deadline(seconds(30)));
   bystanders.stop();
-  EXPECT_TRUE(served && !bystanders.failed()) << "bystanders not served while the flood was held";
+  std::string counts;
+  const auto after_hold = bystanders.exchanges();
+  for (std::size_t i = 0; i < after_hold.size(); ++i) {
+    counts += " " + std::to_string(i) + ":" + std::to_string(at_hold[i]) + "->" +
+              std::to_string(after_hold[i]);
+  }
+  EXPECT_TRUE(served && !bystanders.failed())
+      << "bystanders not served while the flood was held; exchanges per bystander (at the hold "
+         "-> at the end):"
+      << counts;
   for (const std::string& error : bystanders.errors())
     ADD_FAILURE() << error;
   ASSERT_TRUE(server_alive(server, "while the flood was held"));
