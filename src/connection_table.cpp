@@ -20,6 +20,8 @@ Connection* ConnectionTable::acquire(int fd) {
   c.generation += 1;
   c.interest = 0;
   c.reading_paused = false;
+  c.overload_paused = false;
+  c.waiting_for_budget = false;
   c.peer_closed_write = false;
   c.ending = false;
   ++active_;

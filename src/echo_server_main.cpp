@@ -2,8 +2,8 @@
 //
 // The main thread is the control thread: it blocks the signals it handles before any other
 // thread starts (so every thread inherits the mask) and takes them with sigtimedwait, which also
-// paces the periodic stats line. SIGPIPE is ignored: a peer that went away is an error on one
-// connection, never the end of the process.
+// paces the periodic stats line and, once a second, the MemoryTrimmer. SIGPIPE is ignored: a peer
+// that went away is an error on one connection, never the end of the process.
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,6 +20,7 @@
 #include "multireactor/config_reload.hpp"
 #include "multireactor/health_check.hpp"
 #include "multireactor/logging.hpp"
+#include "multireactor/memory_trimmer.hpp"
 #include "multireactor/server.hpp"
 #include "multireactor/stats.hpp"
 #include "multireactor/stats_render.hpp"
@@ -129,15 +130,18 @@ int main(int argc, char** argv) {
   // SIGHUP compares against this: log_level changes live, the rest is reported.
   mr::ServerConfig running = config;
   const auto interval = std::chrono::seconds(config.stats_interval_s);
+  mr::MemoryTrimmer trimmer;
   for (;;) {
-    timespec wait{3600, 0};
+    // At least once a second for the trimmer, and at the end of each stats interval (signals in
+    // between do not shift the interval: wait for what is left of it).
+    std::chrono::nanoseconds wait_for = std::chrono::seconds(1);
     if (config.stats_interval_s > 0) {
-      // Signals in between do not shift the interval: wait for what is left of it.
       const auto left = std::max(Clock::duration::zero(), interval_start + interval - Clock::now());
-      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      wait.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-      wait.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+      wait_for = std::min(wait_for, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
     }
+    timespec wait{};
+    wait.tv_sec = static_cast<time_t>(wait_for.count() / 1'000'000'000);
+    wait.tv_nsec = static_cast<long>(wait_for.count() % 1'000'000'000);
     int sig = sigtimedwait(&handled, nullptr, &wait);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("signal {}: stopping (draining for up to {} ms; a second signal exits at once)",
@@ -146,11 +150,13 @@ int main(int argc, char** argv) {
     }
     if (sig == SIGHUP) mr::reload_config(argc, argv, environ, running);
     if (sig == SIGUSR1) log_stats_dump(server);
+    trimmer.observe(mr::aggregate(server.worker_stats()).buffered_bytes);
     if (config.stats_interval_s > 0 && Clock::now() >= interval_start + interval) {
       const auto now = Clock::now();
       auto workers = server.worker_stats();
       const double seconds = std::chrono::duration<double>(now - interval_start).count();
-      spdlog::info("{}", mr::format_interval_line(interval_stats, workers, seconds));
+      spdlog::info("{}", mr::format_interval_line(interval_stats, workers, seconds,
+                                                  server.buffer_budget_bytes()));
       interval_start = now;
       interval_stats = std::move(workers);
     }

@@ -2,16 +2,31 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
 
 #include "multireactor/admin_server.hpp"
 #include "multireactor/logging.hpp"
+#include "multireactor/memory_limit.hpp"
 #include "multireactor/socket.hpp"
 #include "multireactor/system.hpp"
 
 namespace mr {
+namespace {
+
+// The most a worker holds of the budget without using it is two chunks; a chunk covers at least
+// one full read, so the shared counter is not touched per message.
+std::uint64_t budget_chunk_bytes(std::uint64_t budget, std::uint64_t read_bytes, unsigned workers) {
+  const std::uint64_t one_read = read_bytes + OutputBuffer::kMaxGrowthSlackBytes;
+  std::uint64_t chunk = std::max<std::uint64_t>(256 * 1024, one_read);
+  const std::uint64_t fair = budget / (2 * std::max(1U, workers));
+  return std::max<std::uint64_t>(OutputBuffer::kPageBytes, std::min(chunk, fair));
+}
+
+}  // namespace
 
 Server::Server(ServerConfig config) : config_(std::move(config)) {
   if (config_.workers == 0) config_.workers = usable_cpu_count();
@@ -31,7 +46,22 @@ void Server::start() {
   int listen_fd = listen_tcp(address, config_.backlog, reuseport);
   port_ = local_port(listen_fd);
 
+  if (config_.max_buffered_bytes != 0) {
+    budget_ = std::make_unique<BufferBudget>(config_.max_buffered_bytes);
+    budget_source_ = "max_buffered_bytes";
+  } else {
+    const MemoryLimit memory = tightest_memory_limit();
+    budget_ = std::make_unique<BufferBudget>(std::max<std::uint64_t>(memory.bytes / 2, 1 << 20));
+    budget_source_ =
+        fmt::format("automatic: half of {}, {} MiB", memory.source, memory.bytes / (1024 * 1024));
+  }
+  spdlog::info("buffer budget {} MiB for all output buffers ({})", budget_->limit() / (1024 * 1024),
+               budget_source_);
+
   WorkerOptions worker_options;
+  worker_options.budget = budget_.get();
+  worker_options.budget_chunk_bytes =
+      budget_chunk_bytes(budget_->limit(), config_.read_buffer_bytes, config_.workers);
   worker_options.high_water_mark = config_.high_water_mark;
   worker_options.idle_timeout_ms = config_.idle_timeout_ms;
   worker_options.max_events = static_cast<int>(config_.epoll_events);
@@ -42,6 +72,15 @@ void Server::start() {
     workers_.push_back(std::make_unique<Worker>(i, worker_options));
     raw.push_back(workers_.back().get());
   }
+  AcceptedSocketOptions accepted_socket;
+  accepted_socket.tcp_nodelay = config_.tcp_nodelay;
+  accepted_socket.send_buffer_bytes = static_cast<int>(config_.socket_send_buffer_bytes);
+  accepted_socket.receive_buffer_bytes = static_cast<int>(config_.socket_receive_buffer_bytes);
+  accepted_socket.keepalive = config_.tcp_keepalive;
+  accepted_socket.keepidle_s = static_cast<int>(config_.tcp_keepidle_s);
+  accepted_socket.keepintvl_s = static_cast<int>(config_.tcp_keepintvl_s);
+  accepted_socket.keepcnt = static_cast<int>(config_.tcp_keepcnt);
+  accepted_socket.user_timeout_ms = config_.tcp_user_timeout_ms;
   if (reuseport) {
     // Every worker gets its own socket on the same port; the kernel hashes connections to them.
     const SocketAddress bound = make_address(config_.bind, port_);
@@ -53,13 +92,13 @@ void Server::start() {
     };
     for (unsigned i = 0; i < config_.workers; ++i) {
       int fd = i == 0 ? listen_fd : listen_tcp(bound, config_.backlog, true);
-      workers_[i]->listen_on(fd, open_connections, config_.max_connections, config_.tcp_nodelay);
+      workers_[i]->listen_on(fd, open_connections, config_.max_connections, accepted_socket);
     }
     listen_fd = -1;  // the acceptor thread then serves only the admin endpoint
   }
   AcceptorOptions acceptor_options;
   acceptor_options.max_connections = config_.max_connections;
-  acceptor_options.tcp_nodelay = config_.tcp_nodelay;
+  acceptor_options.accepted_socket = accepted_socket;
   acceptor_options.least_connections = config_.dispatch == "least_connections";
   acceptor_ = std::make_unique<Acceptor>(listen_fd, std::move(raw), acceptor_options);
   if (config_.admin_port != 0 || config_.admin_ephemeral_port) {

@@ -25,6 +25,8 @@ WorkerStatsSnapshot& WorkerStatsSnapshot::operator+=(const WorkerStatsSnapshot& 
   pending_output_peak_bytes = std::max(pending_output_peak_bytes, other.pending_output_peak_bytes);
   connections_drained += other.connections_drained;
   connections_cut += other.connections_cut;
+  buffered_bytes += other.buffered_bytes;
+  overload_pauses += other.overload_pauses;
   return *this;
 }
 
@@ -46,6 +48,8 @@ WorkerStatsSnapshot WorkerStats::snapshot() const {
   s.pending_output_peak_bytes = pending_output_peak_bytes.get();
   s.connections_drained = connections_drained.get();
   s.connections_cut = connections_cut.get();
+  s.buffered_bytes = buffered_bytes.get();
+  s.overload_pauses = overload_pauses.get();
   return s;
 }
 

@@ -52,6 +52,11 @@ constexpr WorkerField kWorkerFields[] = {
      "Connections closed at shutdown after all their output was delivered."},
     {"connections_cut", &W::connections_cut, "connections_cut_total", Kind::kCounter,
      "Connections closed at shutdown with output still pending."},
+    {"buffered_bytes", &W::buffered_bytes, "buffered_bytes", Kind::kGauge,
+     "Memory held by the worker's output buffers: what counts against max_buffered_bytes."},
+    {"overload_pauses", &W::overload_pauses, "overload_pauses_total", Kind::kCounter,
+     "Times the process buffer budget paused reading from a connection (its queue was among the "
+     "largest past half the budget, or nothing was left to read into)."},
 };
 
 struct AcceptorField {
@@ -71,6 +76,23 @@ constexpr AcceptorField kAcceptorFields[] = {
      "Listen-socket wake-ups of the acceptor that accepted at least one connection."},
     {"handoffs", &A::handoffs, "handoffs_total",
      "Connections handed from the acceptor to workers."},
+};
+
+struct AdminField {
+  const char* name;  // key in the /stats "admin" object
+  std::uint64_t AdminStats::*member;
+  const char* metric;  // after multireactor_admin_
+  const char* help;
+};
+
+constexpr AdminField kAdminFields[] = {
+    {"connections_evicted", &AdminStats::connections_evicted, "connections_evicted_total",
+     "Admin connections dropped before their answer (request unfinished or answer not taken) "
+     "to make room for a new one."},
+    {"connections_refused", &AdminStats::connections_refused, "connections_refused_total",
+     "Admin connections closed at once because no slot could be freed."},
+    {"request_timeouts", &AdminStats::request_timeouts, "request_timeouts_total",
+     "Admin connections whose request head did not arrive within the request timeout."},
 };
 
 // Label values and HELP text: escape what the exposition format requires.
@@ -152,15 +174,22 @@ std::string render_stats_json(const StatsReport& r) {
                  "{{\"version\":\"{}\",\"ready\":{},\"uptime_s\":{:.3f},\"workers_count\":{},"
                  "\"rss_bytes\":{},\"open_fds\":{},\"max_fds\":{},\"cpu_user_s\":{:.6f},"
                  "\"cpu_system_s\":{:.6f},\"process_start_time_s\":{:.3f},"
-                 "\"rss_at_start_bytes\":{},\"memory_per_connection_bytes\":{},",
+                 "\"rss_at_start_bytes\":{},\"memory_per_connection_bytes\":{},"
+                 "\"buffer_budget_bytes\":{},",
                  version_string(), r.ready ? "true" : "false", r.uptime_s, r.workers.size(),
                  r.process.rss_bytes, r.process.open_fds, r.max_fds, r.process.cpu_user_s,
                  r.process.cpu_system_s, r.process_start_time_s, r.rss_at_start_bytes,
-                 memory_per_connection(r));
+                 memory_per_connection(r), r.buffer_budget_bytes);
   out += "\"acceptor\":{";
   bool first = true;
   for (const auto& f : kAcceptorFields) {
     fmt::format_to(it, "{}\"{}\":{}", first ? "" : ",", f.name, r.acceptor.*f.member);
+    first = false;
+  }
+  out += "},\"admin\":{";
+  first = true;
+  for (const auto& f : kAdminFields) {
+    fmt::format_to(it, "{}\"{}\":{}", first ? "" : ",", f.name, r.admin.*f.member);
     first = false;
   }
   out += "},\"workers\":[";
@@ -191,11 +220,19 @@ std::string render_prometheus(const StatsReport& r) {
     family(out, name, Kind::kCounter, f.help);
     fmt::format_to(it, "{} {}\n", name, r.acceptor.*f.member);
   }
+  for (const auto& f : kAdminFields) {
+    const std::string name = fmt::format("multireactor_admin_{}", f.metric);
+    family(out, name, Kind::kCounter, f.help);
+    fmt::format_to(it, "{} {}\n", name, r.admin.*f.member);
+  }
   family(out, "multireactor_workers", Kind::kGauge, "Worker threads (event loops) serving echo.");
   fmt::format_to(it, "multireactor_workers {}\n", r.workers.size());
   family(out, "multireactor_ready", Kind::kGauge,
          "1 while the server accepts connections, 0 once it is shutting down.");
   fmt::format_to(it, "multireactor_ready {}\n", r.ready ? 1 : 0);
+  family(out, "multireactor_buffer_budget_bytes", Kind::kGauge,
+         "max_buffered_bytes in force: the most all output buffers together may hold.");
+  fmt::format_to(it, "multireactor_buffer_budget_bytes {}\n", r.buffer_budget_bytes);
   family(out, "multireactor_build_info", Kind::kGauge,
          "Always 1; the labels say which build is running.");
   fmt::format_to(it, "multireactor_build_info{{version=\"{}\",compiler=\"{}\"}} 1\n",
@@ -206,7 +243,8 @@ std::string render_prometheus(const StatsReport& r) {
   fmt::format_to(it, "multireactor_memory_per_connection_bytes {}\n", memory_per_connection(r));
   family(out, "process_resident_memory_bytes", Kind::kGauge, "Resident memory size in bytes.");
   fmt::format_to(it, "process_resident_memory_bytes {}\n", r.process.rss_bytes);
-  family(out, "process_open_fds", Kind::kGauge, "Number of open file descriptors.");
+  family(out, "process_open_fds", Kind::kGauge,
+         "Number of open file descriptors (the kernel's count; see README).");
   fmt::format_to(it, "process_open_fds {}\n", r.process.open_fds);
   family(out, "process_max_fds", Kind::kGauge, "Maximum number of open file descriptors.");
   fmt::format_to(it, "process_max_fds {}\n", r.max_fds);
@@ -237,7 +275,8 @@ std::string format_acceptor_fields(const AcceptorStatsSnapshot& s) {
 }
 
 std::string format_interval_line(std::span<const WorkerStatsSnapshot> before,
-                                 std::span<const WorkerStatsSnapshot> after, double seconds) {
+                                 std::span<const WorkerStatsSnapshot> after, double seconds,
+                                 std::uint64_t buffer_budget_bytes) {
   const WorkerStatsSnapshot b = aggregate(before);
   const WorkerStatsSnapshot a = aggregate(after);
   const double per_second = seconds > 0 ? 1.0 / seconds : 0.0;
@@ -247,14 +286,22 @@ std::string format_interval_line(std::span<const WorkerStatsSnapshot> before,
     fmt::format_to(std::back_inserter(per_worker), "{}{}", per_worker.empty() ? "" : ",",
                    w.connections_active);
   }
+  std::string buffered;
+  if (buffer_budget_bytes > 0) {
+    buffered = fmt::format(" | buffered {:.1f} of {:.1f} MiB, overload_pauses +{}",
+                           static_cast<double>(a.buffered_bytes) / kMiB,
+                           static_cast<double>(buffer_budget_bytes) / kMiB,
+                           delta(a.overload_pauses, b.overload_pauses));
+  }
   return fmt::format(
       "stats: {:.1f} s: connections active={} opened={} closed={} | {:.1f} msgs/s | "
-      "in {:.3f} MiB/s out {:.3f} MiB/s | per-worker active=[{}]",
+      "in {:.3f} MiB/s out {:.3f} MiB/s{} | per-worker active=[{}]",
       seconds, a.connections_active, delta(a.connections_accepted, b.connections_accepted),
       delta(a.connections_closed, b.connections_closed),
       static_cast<double>(delta(a.reads, b.reads)) * per_second,
       static_cast<double>(delta(a.bytes_received, b.bytes_received)) * per_second / kMiB,
-      static_cast<double>(delta(a.bytes_sent, b.bytes_sent)) * per_second / kMiB, per_worker);
+      static_cast<double>(delta(a.bytes_sent, b.bytes_sent)) * per_second / kMiB, buffered,
+      per_worker);
 }
 
 }  // namespace mr

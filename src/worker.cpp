@@ -6,7 +6,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
+#include <limits>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -47,12 +49,21 @@ Worker::Worker(unsigned id, WorkerOptions options)
     : id_(id),
       options_(options),
       loop_(options.max_events),
-      scratch_(std::make_unique<char[]>(options.scratch_bytes)),
+      // Not zero-filled: a page of the read buffer becomes resident only when a read reaches it.
+      scratch_(std::make_unique_for_overwrite<char[]>(options.scratch_bytes)),
+      own_budget_(std::numeric_limits<std::uint64_t>::max()),
+      budget_(options.budget != nullptr ? *options.budget : own_budget_,
+              options.budget_chunk_bytes),
+      budget_timer_fd_(make_timer_fd()),
+      overload_threshold_(std::numeric_limits<std::size_t>::max()),
+      read_cap_(options.scratch_bytes),
       idle_wheel_(options.idle_timeout_ms),
       drain_timer_fd_(make_timer_fd()) {
   incoming_.reserve(256);
   adopting_.reserve(256);
+  waiting_for_budget_.reserve(256);
   loop_.add(drain_timer_fd_, EPOLLIN, kDrainTimerKey);
+  loop_.add(budget_timer_fd_, EPOLLIN, kBudgetTimerKey);
   if (idle_wheel_.enabled()) {
     idle_timer_fd_ = make_timer_fd();
     loop_.add(idle_timer_fd_, EPOLLIN, kIdleTimerKey);
@@ -68,15 +79,17 @@ Worker::~Worker() {
     close(fd);
   if (idle_timer_fd_ >= 0) close(idle_timer_fd_);
   if (backoff_timer_fd_ >= 0) close(backoff_timer_fd_);
+  close(budget_timer_fd_);
   close(drain_timer_fd_);
 }
 
 void Worker::listen_on(int listen_fd, std::function<std::uint64_t()> open_connections,
-                       std::uint64_t max_connections, bool tcp_nodelay) {
+                       std::uint64_t max_connections,
+                       const AcceptedSocketOptions& accepted_socket) {
   listener_ = std::make_unique<Listener>(listen_fd);
   open_connections_ = std::move(open_connections);
   max_connections_ = max_connections;
-  tcp_nodelay_ = tcp_nodelay;
+  accepted_socket_ = accepted_socket;
   backoff_timer_fd_ = make_timer_fd();
   loop_.add(listen_fd, EPOLLIN, kListenKey);
   loop_.add(backoff_timer_fd_, EPOLLIN, kBackoffTimerKey);
@@ -177,6 +190,13 @@ void Worker::on_event(std::uint64_t key, std::uint32_t events) {
       on_idle_tick();
     return;
   }
+  if (key == kBudgetTimerKey) {
+    read_timer(budget_timer_fd_);
+    budget_timer_armed_ = false;
+    update_pressure();
+    resume_waiting_for_budget();
+    return;
+  }
   if (key == kDrainTimerKey) {
     read_timer(drain_timer_fd_);
     // The flush deadline passed: what is still pending is cut.
@@ -201,15 +221,105 @@ void Worker::on_event(std::uint64_t key, std::uint32_t events) {
   }
 }
 
-std::size_t Worker::read_budget(const Connection& c) const {
-  const std::size_t room = options_.high_water_mark - c.pending.size();
-  return room < options_.scratch_bytes ? room : options_.scratch_bytes;
+std::size_t Worker::read_budget(Connection& c) {
+  const std::size_t held = c.pending.size();
+  const std::size_t below_mark =
+      held < options_.high_water_mark ? options_.high_water_mark - held : 0;
+  const std::size_t room = below_mark < read_cap_ ? below_mark : read_cap_;
+  // Queueing all a read brings grows the buffer by at most room + its growth slack.
+  if (budget_.spare() >= room + OutputBuffer::kMaxGrowthSlackBytes) [[likely]] {
+    return room;
+  }
+  return read_budget_from_share(c, room);
+}
+
+std::size_t Worker::read_budget_from_share(Connection& c, std::size_t room) {
+  const std::size_t slack = c.pending.growth_slack();
+  budget_.reserve(room + slack);  // may fall short: the process budget is nearly spent
+  update_pressure();
+  const std::uint64_t spare = budget_.spare();
+  if (spare > slack) return std::min<std::uint64_t>(room, spare - slack);
+  if (room == 0) return 0;
+  // Nothing left to read into: park the connection until the budget has room again.
+  c.waiting_for_budget = true;
+  c.reading_paused = true;
+  stats_.overload_pauses.add(1);
+  set_interest(c, c.pending.empty() ? 0 : kWritable);
+  waiting_for_budget_.push_back(c.key());
+  arm_budget_timer();
+  return 0;
+}
+
+void Worker::arm_budget_timer() {
+  if (budget_timer_armed_) return;
+  budget_timer_armed_ = true;
+  arm_timer(budget_timer_fd_, kBudgetRetryMs, 0);
+}
+
+void Worker::update_pressure() {
+  const double pressure = budget_.pressure();
+  if (pressure < kPressureOnset) {
+    overload_threshold_ = std::numeric_limits<std::size_t>::max();
+    read_cap_ = options_.scratch_bytes;
+    return;
+  }
+  if (pressure < kPressureFull) {
+    // high_water_mark at the onset, falling to 0 at full pressure.
+    const double left = (kPressureFull - pressure) / (kPressureFull - kPressureOnset);
+    overload_threshold_ =
+        static_cast<std::size_t>(static_cast<double>(options_.high_water_mark) * left);
+    read_cap_ = options_.scratch_bytes;
+    return;
+  }
+  overload_threshold_ = 0;
+  read_cap_ = std::min(options_.scratch_bytes, kPressuredReadBytes);
+  arm_budget_timer();  // looks again, so reads grow back once the pressure is gone
+}
+
+void Worker::resume_waiting_for_budget() {
+  if (waiting_for_budget_.empty() || draining_ || shutting_down_) return;
+  if (!budget_.reserve(read_cap_ + OutputBuffer::kMaxGrowthSlackBytes)) {
+    arm_budget_timer();
+    return;
+  }
+  // Every parked connection reads again; those the budget cannot cover park again, behind.
+  std::vector<std::uint64_t> parked;
+  parked.swap(waiting_for_budget_);
+  waiting_for_budget_.reserve(parked.capacity());
+  for (const std::uint64_t key : parked) {
+    Connection* c = connections_.find(key);
+    if (c == nullptr || !c->waiting_for_budget) continue;
+    c->waiting_for_budget = false;
+    c->reading_paused = false;
+    set_interest(*c, kReadable | (c->pending.empty() ? 0 : kWritable));
+  }
+}
+
+void Worker::charge_growth(std::size_t capacity_before, const Connection& c) {
+  const std::size_t capacity = c.pending.capacity();
+  if (capacity == capacity_before) return;
+  assert(capacity - capacity_before <= budget_.spare() && "a read took more than the budget");
+  budget_.charge(capacity - capacity_before);
+  stats_.buffered_bytes.set(budget_.used());
+}
+
+void Worker::refund_buffer(Connection& c) {
+  const std::size_t capacity = c.pending.capacity();
+  c.pending.release();  // an idle connection holds no buffer memory
+  if (capacity == 0) return;
+  budget_.refund(capacity);
+  stats_.buffered_bytes.set(budget_.used());
+  update_pressure();
+  if (!waiting_for_budget_.empty()) resume_waiting_for_budget();
 }
 
 void Worker::on_readable(Connection& c) {
+  const std::size_t budget = read_budget(c);
+  if (budget == 0) [[unlikely]]
+    return;  // paused at the mark, or parked by the budget
   // Level-triggered epoll reports what is left next iteration, so stopping after a bounded
   // number of reads loses nothing; it keeps one busy connection from starving the others.
-  const ssize_t n = raw::read(c.fd, scratch_.get(), read_budget(c));
+  const ssize_t n = raw::read(c.fd, scratch_.get(), budget);
   if (n > 0) {
     stats_.reads.add(1);
     stats_.bytes_received.add(static_cast<std::uint64_t>(n));
@@ -235,7 +345,9 @@ void Worker::echo_and_read_again(Connection& c, std::size_t n) {
         !c.pending.empty()) {
       return;
     }
-    const ssize_t got = raw::read(c.fd, scratch_.get(), read_budget(c));
+    const std::size_t budget = read_budget(c);
+    if (budget == 0) return;
+    const ssize_t got = raw::read(c.fd, scratch_.get(), budget);
     if (got <= 0) {
       on_read_end(c, got);
       return;
@@ -279,7 +391,10 @@ void Worker::send_or_queue(Connection& c, const char* bytes, std::size_t n) {
   }
   // The remainder waits for EPOLLOUT, after whatever was already pending.
   const std::size_t rest = n - sent;
+  const std::size_t capacity_before = c.pending.capacity();
   c.pending.append(bytes + sent, rest);
+  charge_growth(capacity_before, c);
+  update_pressure();
   stats_.pending_output_bytes.add(rest);
   stats_.pending_output_peak_bytes.raise_to(c.pending.size());
   std::uint32_t interest = kReadable | kWritable;
@@ -287,13 +402,18 @@ void Worker::send_or_queue(Connection& c, const char* bytes, std::size_t n) {
     c.reading_paused = true;
     stats_.backpressure_pauses.add(1);
     interest = kWritable;
+  } else if (c.pending.size() >= overload_threshold_) {
+    c.reading_paused = true;
+    c.overload_paused = true;
+    stats_.overload_pauses.add(1);
+    interest = kWritable;
   }
   set_interest(c, interest);
 }
 
 void Worker::on_writable(Connection& c) {
   if (c.pending.empty()) {
-    set_interest(c, c.peer_closed_write ? 0 : kReadable);
+    set_interest(c, c.peer_closed_write || c.waiting_for_budget ? 0 : kReadable);
     return;
   }
   ssize_t w = raw::send(c.fd, c.pending.data(), c.pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -309,19 +429,21 @@ void Worker::on_writable(Connection& c) {
   stats_.bytes_sent.add(sent);
   stats_.pending_output_bytes.sub(sent);
   if (c.pending.empty()) {
-    c.pending.release();  // an idle connection holds no buffer memory
-    c.reading_paused = false;
+    refund_buffer(c);
+    c.reading_paused = c.waiting_for_budget;
+    c.overload_paused = false;
     if (c.peer_closed_write) {
       close_connection(c, /*error=*/false);
     } else if (c.ending) {
       end_gracefully(c);
     } else {
-      set_interest(c, kReadable);
+      set_interest(c, c.waiting_for_budget ? 0 : kReadable);
     }
     return;
   }
-  if (c.reading_paused && !c.peer_closed_write && !c.ending &&
-      c.pending.size() <= options_.high_water_mark / 2) {
+  // An overload pause lasts until the queue is empty; a high-water pause until half of it.
+  if (c.reading_paused && !c.overload_paused && !c.waiting_for_budget && !c.peer_closed_write &&
+      !c.ending && c.pending.size() <= options_.high_water_mark / 2) {
     c.reading_paused = false;
     set_interest(c, kReadable | kWritable);
   }
@@ -353,6 +475,7 @@ void Worker::close_connection(Connection& c, bool error) {
   SPDLOG_DEBUG("worker {}: close fd={} slot={} pending={} error={}", id_, c.fd, c.slot,
                c.pending.size(), error);
   stats_.pending_output_bytes.sub(c.pending.size());
+  refund_buffer(c);
   // close() also removes the descriptor from this loop's epoll set (it is never duplicated).
   close(c.fd);
   connections_.release(&c);
@@ -396,7 +519,7 @@ void Worker::accept_connections() {
       listener_->count_rejected();
       continue;
     }
-    if (tcp_nodelay_) set_tcp_nodelay(fd, true);
+    apply_accepted_socket_options(fd, accepted_socket_);
     adopt(fd);
   }
 }

@@ -26,7 +26,7 @@ WorkerStatsSnapshot numbered(std::uint64_t base) {
        {&s.connections_active, &s.connections_accepted, &s.connections_closed, &s.bytes_received,
         &s.bytes_sent, &s.reads, &s.writes, &s.wakeups, &s.loop_iterations, &s.backpressure_pauses,
         &s.errors, &s.idle_timeouts, &s.pending_output_bytes, &s.pending_output_peak_bytes,
-        &s.connections_drained, &s.connections_cut}) {
+        &s.connections_drained, &s.connections_cut, &s.buffered_bytes, &s.overload_pauses}) {
     *field = n++;
   }
   return s;
@@ -42,6 +42,7 @@ StatsReport sample_report() {
   r.process.cpu_system_s = 0.25;
   r.max_fds = 20000;
   r.ready = true;
+  r.buffer_budget_bytes = 512 << 20;
   r.workers = {numbered(100), numbered(200), numbered(300)};
   r.acceptor.accept_errors = 1;
   r.acceptor.connections_rejected = 2;
@@ -61,6 +62,7 @@ TEST(StatsJson, HasTheDocumentedFieldsAndTotalIsTheSumOfTheWorkers) {
   EXPECT_DOUBLE_EQ(stats["uptime_s"].get<double>(), 12.5);
   EXPECT_EQ(stats["rss_bytes"], 5 << 20);
   EXPECT_EQ(stats["open_fds"], 17);
+  EXPECT_EQ(stats["buffer_budget_bytes"], 512 << 20);
   EXPECT_DOUBLE_EQ(stats["cpu_user_s"].get<double>(), 1.5);
   EXPECT_DOUBLE_EQ(stats["cpu_system_s"].get<double>(), 0.25);
   EXPECT_EQ(stats["acceptor"]["connections_rejected"], 2);
@@ -146,7 +148,9 @@ TEST(PrometheusText, EveryFamilyHasHelpAndTypeAndCountersEndInTotal) {
         "process_start_time_seconds", "multireactor_build_info", "multireactor_connections_active",
         "multireactor_connections_rejected_total", "multireactor_accept_errors_total",
         "multireactor_idle_timeouts_total", "multireactor_pending_output_bytes",
-        "multireactor_connections_drained_total", "multireactor_connections_cut_total"}) {
+        "multireactor_connections_drained_total", "multireactor_connections_cut_total",
+        "multireactor_buffered_bytes", "multireactor_overload_pauses_total",
+        "multireactor_buffer_budget_bytes"}) {
     EXPECT_TRUE(families.count(name)) << name;
   }
 }
@@ -191,6 +195,14 @@ TEST(StatsLog, IntervalLineGivesRatesOverTheIntervalAndPerWorkerConnections) {
   EXPECT_NE(line.find("1000.0 msgs/s"), std::string::npos) << line;
   EXPECT_NE(line.find("in 1.000 MiB/s out 0.500 MiB/s"), std::string::npos) << line;
   EXPECT_NE(line.find("per-worker active=[3,4]"), std::string::npos) << line;
+  EXPECT_EQ(line.find("buffered"), std::string::npos) << "no budget given, none shown: " << line;
+
+  after[0].buffered_bytes = 3 << 20;
+  after[1].buffered_bytes = 1 << 20;
+  after[1].overload_pauses = 6;
+  const std::string with_budget = format_interval_line(before, after, 2.0, 64 << 20);
+  EXPECT_NE(with_budget.find("buffered 4.0 of 64.0 MiB, overload_pauses +6"), std::string::npos)
+      << with_budget;
 }
 
 TEST(StatsLog, DumpNamesEveryFieldWithItsStatsName) {

@@ -32,6 +32,8 @@ WorkerStatsSnapshot numbered(std::uint64_t base) {
   s.pending_output_peak_bytes = base + 14;
   s.connections_drained = base + 15;
   s.connections_cut = base + 16;
+  s.buffered_bytes = base + 17;
+  s.overload_pauses = base + 18;
   return s;
 }
 
@@ -61,6 +63,8 @@ TEST(StatsAggregate, SumsEveryCounterAcrossWorkers) {
   EXPECT_EQ(total.pending_output_bytes, bases + 3 * 13);
   EXPECT_EQ(total.connections_drained, bases + 3 * 15);
   EXPECT_EQ(total.connections_cut, bases + 3 * 16);
+  EXPECT_EQ(total.buffered_bytes, bases + 3 * 17);
+  EXPECT_EQ(total.overload_pauses, bases + 3 * 18);
 }
 
 TEST(StatsAggregate, PeakIsTheLargestOfAnyWorkerNotTheSum) {
@@ -142,6 +146,8 @@ TEST(WorkerStats, SnapshotCopiesEveryCounter) {
   stats.pending_output_peak_bytes.set(want.pending_output_peak_bytes);
   stats.connections_drained.set(want.connections_drained);
   stats.connections_cut.set(want.connections_cut);
+  stats.buffered_bytes.set(want.buffered_bytes);
+  stats.overload_pauses.set(want.overload_pauses);
   const WorkerStatsSnapshot got = stats.snapshot();
   EXPECT_EQ(got.connections_active, want.connections_active);
   EXPECT_EQ(got.connections_accepted, want.connections_accepted);
@@ -158,6 +164,8 @@ TEST(WorkerStats, SnapshotCopiesEveryCounter) {
   EXPECT_EQ(got.pending_output_bytes, want.pending_output_bytes);
   EXPECT_EQ(got.pending_output_peak_bytes, want.pending_output_peak_bytes);
   EXPECT_EQ(got.connections_drained, want.connections_drained);
+  EXPECT_EQ(got.buffered_bytes, want.buffered_bytes);
+  EXPECT_EQ(got.overload_pauses, want.overload_pauses);
   EXPECT_EQ(got.connections_cut, want.connections_cut);
 }
 

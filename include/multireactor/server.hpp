@@ -4,7 +4,8 @@
 // starts one acceptor thread plus `workers` worker threads. begin_drain() and stop() are called
 // from one control thread. stop() stops accepting first, then stops every worker (each closes
 // its connections) and joins all threads; it is idempotent and is called by the destructor.
-// The stats accessors may be called from any thread at any time.
+// The stats accessors may be called from any thread at any time. The process buffer budget is
+// max_buffered_bytes, or with 0 half of tightest_memory_limit(); start() logs it and its source.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "multireactor/acceptor.hpp"
+#include "multireactor/buffer_budget.hpp"
 #include "multireactor/config.hpp"
 #include "multireactor/stats.hpp"
 #include "multireactor/worker.hpp"
@@ -41,6 +43,9 @@ class Server {
   std::uint16_t admin_port() const { return admin_port_; }
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   const ServerConfig& config() const { return config_; }
+  // Once started: the budget all output buffers share, and where its size came from.
+  std::uint64_t buffer_budget_bytes() const { return budget_ ? budget_->limit() : 0; }
+  const std::string& buffer_budget_source() const { return budget_source_; }
 
   // Thread-safe.
   std::vector<WorkerStatsSnapshot> worker_stats() const;
@@ -53,6 +58,8 @@ class Server {
 
  private:
   ServerConfig config_;
+  std::unique_ptr<BufferBudget> budget_;  // outlives the workers (declared before them)
+  std::string budget_source_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<AdminServer> admin_;  // on the acceptor's loop; destroyed before it

@@ -33,6 +33,8 @@ struct WorkerStatsSnapshot {
   std::uint64_t pending_output_peak_bytes = 0;  // largest pending output of any one connection
   std::uint64_t connections_drained = 0;        // closed at shutdown with all output delivered
   std::uint64_t connections_cut = 0;            // closed at shutdown with output still pending
+  std::uint64_t buffered_bytes = 0;   // gauge: memory held by output buffers (the budget's unit)
+  std::uint64_t overload_pauses = 0;  // reading paused or parked by the process buffer budget
 
   WorkerStatsSnapshot& operator+=(const WorkerStatsSnapshot& other);
 };
@@ -75,6 +77,8 @@ class WorkerStats {
   Counter pending_output_peak_bytes;
   Counter connections_drained;
   Counter connections_cut;
+  Counter buffered_bytes;
+  Counter overload_pauses;
 
   // Thread-safe.
   WorkerStatsSnapshot snapshot() const;

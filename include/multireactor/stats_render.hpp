@@ -18,6 +18,13 @@
 
 namespace mr {
 
+// The admin endpoint's own defences (admin_server.hpp), counted on its loop's thread.
+struct AdminStats {
+  std::uint64_t connections_evicted = 0;  // dropped unanswered to make room for a new one
+  std::uint64_t connections_refused = 0;  // closed at once: no slot could be freed
+  std::uint64_t request_timeouts = 0;     // request head not complete within request_timeout
+};
+
 struct StatsReport {
   double uptime_s = 0;
   double process_start_time_s = 0;  // Unix time
@@ -25,8 +32,10 @@ struct StatsReport {
   std::uint64_t rss_at_start_bytes = 0;  // RSS when the server began listening
   std::uint64_t max_fds = 0;             // RLIMIT_NOFILE soft limit
   bool ready = false;
+  std::uint64_t buffer_budget_bytes = 0;  // max_buffered_bytes in force (0 = not reported)
   std::vector<WorkerStatsSnapshot> workers;
   AcceptorStatsSnapshot acceptor;
+  AdminStats admin;
 };
 
 // GET /stats: one JSON object, newline-terminated.
@@ -44,8 +53,11 @@ std::string format_acceptor_fields(const AcceptorStatsSnapshot& stats);
 // The stats_interval_s log line: connections now and opened/closed since `before`, msgs/s (reads
 // that returned data, per second), MiB/s in and out, and the per-worker connection counts.
 // `before` and `after` are the per-worker snapshots `seconds` apart.
+// With a budget, it also shows the memory held by output buffers against it and the overload
+// pauses of the interval.
 std::string format_interval_line(std::span<const WorkerStatsSnapshot> before,
-                                 std::span<const WorkerStatsSnapshot> after, double seconds);
+                                 std::span<const WorkerStatsSnapshot> after, double seconds,
+                                 std::uint64_t buffer_budget_bytes = 0);
 
 // The names every worker counter has in /stats, in order (for tests and documentation checks).
 std::vector<std::string> worker_field_names();

@@ -15,6 +15,14 @@
 // iteration before the other connections on its worker get their turn, and a small message never
 // costs a read that returns EAGAIN. Reading stops when pending output reaches high_water_mark
 // and resumes below half of it.
+//
+// Process budget (options.budget, shared by all workers): a read never takes more than the
+// worker's share could queue, so output buffers over the whole process stay within the budget.
+// Past half the budget, connections with the largest queues stop being read (an overload pause,
+// until their output has drained completely); past three quarters every connection with a queue
+// does and reads shrink to 4 KiB (buffer_budget.hpp). A connection that cannot read at all
+// because the budget is spent waits, not reading, and is retried every kBudgetRetryMs, as is the
+// pressure while it is high. No byte is dropped and no connection is closed for it.
 #pragma once
 
 #include <atomic>
@@ -27,10 +35,12 @@
 #include <thread>
 #include <vector>
 
+#include "multireactor/buffer_budget.hpp"
 #include "multireactor/connection_table.hpp"
 #include "multireactor/event_loop.hpp"
 #include "multireactor/idle_wheel.hpp"
 #include "multireactor/listener.hpp"
+#include "multireactor/socket.hpp"
 #include "multireactor/stats.hpp"
 
 namespace mr {
@@ -42,6 +52,9 @@ struct WorkerOptions {
   // Reads per readable event, each after one that filled the scratch (see the contract above).
   unsigned reads_per_event = 4;
   std::uint64_t idle_timeout_ms = 0;  // 0 = off
+  // The process-wide buffer budget (must outlive the worker); the worker takes it in chunks.
+  BufferBudget* budget = nullptr;
+  std::uint64_t budget_chunk_bytes = 256 * 1024;
 };
 
 class Worker final : private EventLoop::Handler {
@@ -55,7 +68,7 @@ class Worker final : private EventLoop::Handler {
   // (taking ownership of listen_fd) and adopts connections itself while open_connections()
   // (a thread-safe count across all workers) is below max_connections.
   void listen_on(int listen_fd, std::function<std::uint64_t()> open_connections,
-                 std::uint64_t max_connections, bool tcp_nodelay);
+                 std::uint64_t max_connections, const AcceptedSocketOptions& accepted_socket);
   // cpu >= 0 pins the worker thread to that CPU.
   void start(int cpu = -1);
   // Thread-safe: the worker takes ownership of these connected, non-blocking descriptors.
@@ -85,6 +98,8 @@ class Worker final : private EventLoop::Handler {
   static constexpr std::uint64_t kDrainTimerKey = 0xFFFF'FFF1;
   static constexpr std::uint64_t kListenKey = 0xFFFF'FFF2;
   static constexpr std::uint64_t kBackoffTimerKey = 0xFFFF'FFF3;
+  static constexpr std::uint64_t kBudgetTimerKey = 0xFFFF'FFF4;
+  static constexpr std::uint64_t kBudgetRetryMs = 10;
   static constexpr int kAcceptBatch = 64;
   static constexpr int kDiscardReads = 128;  // at most 8 MiB of unread input dropped at the end
 
@@ -93,7 +108,16 @@ class Worker final : private EventLoop::Handler {
 
   void adopt(int fd);
   // The most the next read may take: the scratch, or less when pending output nears the mark.
-  std::size_t read_budget(const Connection& c) const;
+  std::size_t read_budget(Connection& c);
+  // The share cannot cover a full read: reads what it can cover, or parks `c` (returns 0).
+  std::size_t read_budget_from_share(Connection& c, std::size_t room);
+  // Output buffer growth and shrinkage, charged to the budget share and the stats.
+  void charge_growth(std::size_t capacity_before, const Connection& c);
+  void refund_buffer(Connection& c);
+  // Reads the budget's pressure into overload_threshold_ and read_cap_.
+  void update_pressure();
+  void arm_budget_timer();
+  void resume_waiting_for_budget();
   void on_readable(Connection& c);
   // reads_per_event > 1 and a read of `n` bytes filled the scratch: echoes them, then reads again
   // while each read fills the scratch and is sent in full, up to reads_per_event reads in all.
@@ -119,13 +143,22 @@ class Worker final : private EventLoop::Handler {
   EventLoop loop_;
   ConnectionTable connections_;
   std::unique_ptr<char[]> scratch_;
+  BufferBudget own_budget_;  // used when options.budget is null (unbounded in practice)
+  BudgetShare budget_;
+  std::vector<std::uint64_t> waiting_for_budget_;  // keys of connections parked by the budget
+  int budget_timer_fd_ = -1;
+  bool budget_timer_armed_ = false;
+  // Under pressure: the pending output at which reading from a connection pauses, and the most
+  // one read takes (read_buffer_bytes otherwise).
+  std::size_t overload_threshold_;
+  std::size_t read_cap_;
   IdleWheel idle_wheel_;
   int idle_timer_fd_ = -1;
   int drain_timer_fd_ = -1;
   std::unique_ptr<Listener> listener_;  // reuseport mode only
   std::function<std::uint64_t()> open_connections_;
   std::uint64_t max_connections_ = 0;
-  bool tcp_nodelay_ = true;
+  AcceptedSocketOptions accepted_socket_;
   int backoff_timer_fd_ = -1;
   bool draining_ = false;
   bool shutting_down_ = false;  // closes from here on count as drained or cut
