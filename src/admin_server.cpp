@@ -1,5 +1,7 @@
 #include "multireactor/admin_server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -22,7 +24,9 @@
 namespace mr {
 namespace {
 
-constexpr int kListenBacklog = 64;
+// Also bounds the connections the kernel holds back for TCP_DEFER_ACCEPT (its SYN queue): beyond
+// it, SYN cookies let a connection through without its data.
+constexpr int kListenBacklog = 1024;
 constexpr int kAcceptPerEvent = 16;
 constexpr std::size_t kLingerDiscardLimit = 64 * 1024;
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
@@ -103,6 +107,12 @@ AdminServer::AdminServer(std::unique_ptr<AdminSource> source, EventLoop& loop,
       rss_at_start_bytes_(process_usage().rss_bytes) {
   listen_fd_ = listen_tcp(address, kListenBacklog);
   port_ = local_port(listen_fd_);
+  // A probe is then accepted with its request already in the socket and answered at once (read
+  // on accept), so no rate of reconnecting silent or slow clients can evict it before it is read;
+  // silent clients wait in the kernel instead of in a slot. Best effort: without it, eviction
+  // still frees slots.
+  const int defer_s = static_cast<int>(options_.defer_accept.count());
+  if (defer_s > 0) setsockopt(listen_fd_, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) {
     const int err = errno;
@@ -117,6 +127,8 @@ AdminServer::AdminServer(std::unique_ptr<AdminSource> source, EventLoop& loop,
     close(timer_fd_);
     throw;
   }
+  // A walk only where the kernel does not count for us, and only here, with few descriptors open.
+  if (kernel_open_fds() == 0) fds_at_start_ = walk_open_fds();
 }
 
 AdminServer::~AdminServer() {
@@ -183,6 +195,39 @@ void AdminServer::on_iteration_end() {
   if (timer_dirty_) rearm_timer();
 }
 
+AdminServer::Connection* AdminServer::slot_for_new_connection() {
+  // Which busy connection gives way, best first; kAwaitingHealth never does (it is a probe being
+  // answered, for at most health_timeout).
+  auto rank = [](State state) {
+    switch (state) {
+      case State::kLingering:
+        return 0;  // has its whole answer; only leftovers are being read
+      case State::kReading:
+        return 1;  // has not sent a complete request: silent, slowloris, or just connected
+      case State::kWriting:
+        return 2;  // has not taken its answer
+      case State::kAwaitingHealth:
+        break;
+    }
+    return 3;
+  };
+  Connection* victim = nullptr;
+  for (auto& c : connections_) {
+    if (c.fd < 0) return &c;
+    if (rank(c.state) == 3) continue;
+    if (victim == nullptr || rank(c.state) < rank(victim->state) ||
+        (rank(c.state) == rank(victim->state) && c.accepted < victim->accepted)) {
+      victim = &c;
+    }
+  }
+  if (victim == nullptr) return nullptr;
+  // A lingering one has been served: closing it early loses nothing, so it is not counted.
+  if (victim->state != State::kLingering) ++stats_.connections_evicted;
+  // One that has not taken its answer is reset, as at its response timeout.
+  close_connection(*victim, /*abort=*/victim->state == State::kWriting);
+  return victim;
+}
+
 void AdminServer::accept_all() {
   for (int i = 0; i < kAcceptPerEvent; ++i) {
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -193,14 +238,15 @@ void AdminServer::accept_all() {
       pause_accepting(err);
       return;
     }
-    auto free_slot = std::find_if(connections_.begin(), connections_.end(),
-                                  [](const Connection& c) { return c.fd < 0; });
-    if (free_slot == connections_.end()) {
-      close(fd);  // every slot is busy: this client is turned away, the others keep theirs
+    Connection* slot = slot_for_new_connection();
+    if (slot == nullptr) {
+      close(fd);  // every slot is answering /healthz: this client is turned away
+      ++stats_.connections_refused;
       continue;
     }
-    Connection& c = *free_slot;
+    Connection& c = *slot;
     c.fd = fd;
+    c.accepted = ++accepted_;
     c.state = State::kReading;
     if (!c.in) c.in = std::make_unique<char[]>(options_.limits.max_head_bytes);
     c.in_size = 0;
@@ -208,9 +254,12 @@ void AdminServer::accept_all() {
     c.out_sent = 0;
     c.deadline = Clock::now() + options_.request_timeout;
     c.interest = EPOLLIN;
-    const auto slot = static_cast<std::size_t>(&c - connections_.data());
-    loop_.add(fd, EPOLLIN, key_of(slot));
+    const auto index = static_cast<std::size_t>(&c - connections_.data());
+    loop_.add(fd, EPOLLIN, key_of(index));
     timer_dirty_ = true;
+    // A probe's request usually came with its connection: read it now, before newer connections
+    // can push this one out.
+    on_readable(c);
   }
 }
 
@@ -282,7 +331,16 @@ void AdminServer::route(Connection& c, const HttpRequest& request) {
     r.max_fds = file_limit();
     r.ready = !source_->shutting_down();
     r.workers = source_->worker_stats();
+    if (r.process.open_fds == 0) {
+      // A kernel before 6.2 does not count them: what was open at start plus the connections.
+      r.process.open_fds = fds_at_start_;
+      for (const auto& w : r.workers)
+        r.process.open_fds += w.connections_active;
+      for (const auto& admin_connection : connections_)
+        r.process.open_fds += admin_connection.fd >= 0 ? 1 : 0;
+    }
     r.acceptor = source_->acceptor_stats();
+    r.admin = stats_;
     return r;
   };
   switch (endpoint) {
@@ -432,6 +490,7 @@ void AdminServer::on_timer() {
     if (c.fd < 0 || c.deadline > now) continue;
     switch (c.state) {
       case State::kReading:
+        ++stats_.request_timeouts;
         if (c.in_size == 0) {
           close_connection(c);  // connected and never said anything
         } else {

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,6 +80,22 @@ FileLimit raise_file_limit() {
   return out;
 }
 
+std::uint64_t kernel_open_fds() {
+  struct stat fd_dir {};
+  if (stat("/proc/self/fd", &fd_dir) != 0 || fd_dir.st_size <= 0) return 0;
+  return static_cast<std::uint64_t>(fd_dir.st_size);
+}
+
+std::uint64_t walk_open_fds() {
+  std::uint64_t open = 0;
+  std::error_code error;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", error), end; !error && it != end;
+       it.increment(error)) {
+    ++open;
+  }
+  return open > 0 ? open - 1 : 0;  // the directory stream's own descriptor
+}
+
 ProcessUsage process_usage() {
   ProcessUsage u;
   std::ifstream statm("/proc/self/statm");
@@ -87,12 +104,7 @@ ProcessUsage process_usage() {
   if (statm >> size_pages >> resident_pages) {
     u.rss_bytes = resident_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   }
-  std::error_code error;
-  for (std::filesystem::directory_iterator it("/proc/self/fd", error), end; !error && it != end;
-       it.increment(error)) {
-    ++u.open_fds;
-  }
-  if (u.open_fds > 0) --u.open_fds;  // the directory stream's own descriptor
+  u.open_fds = kernel_open_fds();
   rusage usage{};
   if (getrusage(RUSAGE_SELF, &usage) == 0) {
     u.cpu_user_s = static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6;

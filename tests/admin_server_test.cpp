@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -97,6 +98,7 @@ class AdminHarness {
     admin_.reset();
   }
   std::uint16_t port() const { return admin_->port(); }
+  EventLoop& loop() { return loop_; }
   ScriptedSource& source() { return *source_; }
 
  private:
@@ -243,29 +245,151 @@ TEST(AdminEndpoint, SlowAndSilentClientsDoNotDelayOthers) {
   }
 }
 
-TEST(AdminEndpoint, BeyondMaxConnectionsNewClientsAreClosedAndTheOthersKeepTheirs) {
+// The admin counters of /stats ("admin": evicted, refused, request timeouts).
+nlohmann::json admin_counters(std::uint16_t port) {
+  const auto stats = http_get(port, "/stats", Deadline(5s));
+  if (stats.status != 200) return {};
+  return nlohmann::json::parse(stats.body)["admin"];
+}
+
+// Whether the server dropped `client`: EOF or a reset, and never an answer.
+bool dropped_without_answer(TestClient& client) {
+  std::string got;
+  client.read_until_eof(got, Deadline(5s));
+  return got.empty() && (client.receive_error().empty() ||
+                         client.receive_error().find("reset") != std::string::npos);
+}
+
+TEST(AdminEndpoint, WhenEverySlotIsTakenTheOldestUnfinishedRequestMakesRoomForANewClient) {
   AdminOptions options;
   options.max_connections = 3;
+  options.request_timeout = 60s;  // only eviction can free a slot here
   AdminHarness admin(1, options);
   std::vector<TestClient> held;
   for (int i = 0; i < 3; ++i) {
     held.push_back(TestClient::connect(admin.port(), Deadline(5s)));
     ASSERT_TRUE(held.back().valid());
-    ASSERT_TRUE(held.back().send_all("GET /stats HTTP/1.1\r\n", Deadline(5s)));
+    // Part of a request: the kernel hands a connection to the server once bytes have come
+    // (TCP_DEFER_ACCEPT), so a silent one would reach a slot only a second later.
+    ASSERT_TRUE(held.back().send_all(i == 0 ? "G" : "GET /stats HTTP/1.1\r\n", Deadline(5s)));
   }
-  // Every slot is taken: the next client is closed without an answer.
-  const auto turned_away = http_get(admin.port(), "/readyz", Deadline(5s));
-  EXPECT_EQ(turned_away.status, 0);
-  // The held ones are still served once they finish their requests.
-  for (auto& client : held) {
-    ASSERT_TRUE(client.send_all("Host: a\r\n\r\n", Deadline(5s)));
+  // Every slot is taken: the newcomer is answered, the oldest of the held ones gave way.
+  const auto probe = http_get(admin.port(), "/healthz", Deadline(5s));
+  EXPECT_EQ(probe.status, 200) << probe.error;
+  EXPECT_TRUE(dropped_without_answer(held[0]));
+  // The two younger ones keep their slots and are served once they finish their requests (the
+  // /stats request of the check below takes the slot the probe has left).
+  for (std::size_t i = 1; i < held.size(); ++i) {
+    ASSERT_TRUE(held[i].send_all("Host: a\r\n\r\n", Deadline(5s)));
     std::string answer;
-    EXPECT_TRUE(client.read_until_eof(answer, Deadline(5s)));
+    EXPECT_TRUE(held[i].read_until_eof(answer, Deadline(5s)));
     EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer.substr(0, 40);
   }
   held.clear();
-  EXPECT_TRUE(test::wait_until(
-      [&] { return http_get(admin.port(), "/readyz", Deadline(5s)).status == 200; }, Deadline(5s)));
+  const auto counters = admin_counters(admin.port());
+  EXPECT_EQ(counters["connections_evicted"], 1) << counters;
+  EXPECT_EQ(counters["connections_refused"], 0) << counters;
+}
+
+TEST(AdminEndpoint, AProbeThatSendsItsRequestLateIsNotPushedOutByNewerSilentClients) {
+  AdminOptions options;
+  options.max_connections = 2;
+  options.request_timeout = 60s;
+  options.defer_accept = 30s;  // longer than the test: silent clients never reach a slot
+  AdminHarness admin(1, options);
+  // A probe that connects and is descheduled before it sends, then newer silent clients.
+  TestClient probe = TestClient::connect(admin.port(), Deadline(5s));
+  ASSERT_TRUE(probe.valid());
+  std::vector<TestClient> silent;
+  for (int i = 0; i < 2; ++i) {
+    silent.push_back(TestClient::connect(admin.port(), Deadline(5s)));
+    ASSERT_TRUE(silent.back().valid());
+  }
+  // Answered after every connection above has been handed to the server, if it was.
+  EXPECT_EQ(http_get(admin.port(), "/readyz", Deadline(5s)).status, 200);
+  // Held by the kernel until its request came, the probe was never in a slot to lose.
+  ASSERT_TRUE(probe.send_all("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", Deadline(5s)));
+  std::string answer;
+  EXPECT_TRUE(probe.read_until_eof(answer, Deadline(5s))) << probe.receive_error();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer.substr(0, 40);
+}
+
+TEST(AdminEndpoint, AProbeAcceptedWithItsRequestIsReadBeforeTheNextConnectionIsAccepted) {
+  AdminOptions options;
+  options.max_connections = 1;
+  options.request_timeout = 60s;
+  AdminHarness admin(1, options);
+  // The admin loop is held while a probe and then a slowloris client connect and send, so the
+  // server finds both waiting, their bytes already in, and accepts them in one go.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  admin.loop().post([&holding, released] {
+    holding.set_value();
+    released.wait_for(30s);
+  });
+  holding.get_future().wait();
+  TestClient probe = TestClient::connect(admin.port(), Deadline(5s));
+  ASSERT_TRUE(probe.valid());
+  ASSERT_TRUE(probe.send_all("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", Deadline(5s)));
+  TestClient slow = TestClient::connect(admin.port(), Deadline(5s));
+  ASSERT_TRUE(slow.valid());
+  ASSERT_TRUE(slow.send_all("G", Deadline(5s)));
+  release.set_value();
+  // The probe was read on accept and is being answered: the slowloris one found no slot to take.
+  std::string answer;
+  EXPECT_TRUE(probe.read_until_eof(answer, Deadline(5s))) << probe.receive_error();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer.substr(0, 40);
+}
+
+TEST(AdminEndpoint, ClientsLingeringAfterTheirAnswerGiveWayToANewClient) {
+  AdminOptions options;
+  options.max_connections = 2;
+  options.linger = 60s;  // a client that has its answer and never closes keeps lingering
+  AdminHarness admin(1, options);
+  std::vector<TestClient> lingering;
+  for (int i = 0; i < 2; ++i) {
+    lingering.push_back(TestClient::connect(admin.port(), Deadline(5s)));
+    ASSERT_TRUE(lingering.back().valid());
+    ASSERT_TRUE(lingering.back().send_all("GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n", Deadline(5s)));
+    std::string answer;
+    ASSERT_TRUE(lingering.back().read_until_eof(answer, Deadline(5s)));  // the server's FIN
+  }
+  const auto probe = http_get(admin.port(), "/healthz", Deadline(5s));
+  EXPECT_EQ(probe.status, 200) << probe.error;
+}
+
+TEST(AdminEndpoint, ClientsThatDoNotTakeTheirAnswerGiveWayToANewClient) {
+  AdminOptions options;
+  options.max_connections = 2;
+  options.response_timeout = 60s;
+  AdminHarness admin(5000, options);  // /metrics of 5000 workers: ~4 MB, more than buffers
+  std::vector<TestClient> stalled;
+  for (int i = 0; i < 2; ++i) {
+    stalled.push_back(TestClient::connect(admin.port(), Deadline(5s)));
+    ASSERT_TRUE(stalled.back().valid());
+    ASSERT_TRUE(stalled.back().set_receive_buffer(4096));
+    ASSERT_TRUE(stalled.back().send_all("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", Deadline(5s)));
+  }
+  // The start of each answer has come: both are stuck writing the rest. A probe takes the older
+  // one's slot (reset: the rest of its answer never comes).
+  for (auto& client : stalled) {
+    ASSERT_EQ(client.read_exactly(17, Deadline(5s)), "HTTP/1.1 200 OK\r\n");
+  }
+  const auto probe = http_get(admin.port(), "/readyz", Deadline(5s));
+  EXPECT_EQ(probe.status, 200) << probe.error;
+  std::string got;
+  EXPECT_FALSE(stalled[0].read_until_eof(got, Deadline(10s)));
+  EXPECT_NE(stalled[0].receive_error().find("reset"), std::string::npos)
+      << stalled[0].receive_error();
+}
+
+TEST(AdminEndpoint, TheRequestHeadMustArriveWithinTwoSecondsByDefault) {
+  AdminHarness admin(1);  // default options
+  const auto partial = http_exchange(admin.port(), "GET /stats HTTP/1.1\r\nHo", Deadline(10s));
+  EXPECT_EQ(partial.status, 408) << partial.error;
+  EXPECT_EQ(partial.body, "request not complete within 2000 ms\n");
+  EXPECT_EQ(admin_counters(admin.port())["request_timeouts"], 1);
 }
 
 TEST(AdminEndpoint, AClientThatNeverReadsALargeAnswerIsCutAfterTheResponseTimeout) {

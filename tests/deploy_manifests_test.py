@@ -72,7 +72,8 @@ class EveryFileParses(unittest.TestCase):
                         self.assertTrue(load_all(path), f"{path} is empty")
                     names.append(os.path.relpath(path, DEPLOY))
         for expected in ("compose.yaml", "prometheus.yml", "kubernetes/configmap.yaml",
-                         "kubernetes/deployment.yaml", "kubernetes/service.yaml"):
+                         "kubernetes/deployment.yaml", "kubernetes/service.yaml",
+                         "kubernetes/metrics-service.yaml", "kubernetes/networkpolicy.yaml"):
             self.assertIn(expected, names)
 
 
@@ -85,7 +86,12 @@ class Kubernetes(unittest.TestCase):
                 docs += load_all(os.path.join(K8S, name))
         cls.configmap = by_kind(docs, "ConfigMap")
         cls.deployment = by_kind(docs, "Deployment")
-        cls.service = by_kind(docs, "Service")
+        services = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Service"}
+        if sorted(services) != ["multireactor", "multireactor-metrics"]:
+            raise AssertionError(f"expected the echo and metrics Services: {sorted(services)}")
+        cls.service = services["multireactor"]
+        cls.metrics_service = services["multireactor-metrics"]
+        cls.policy = by_kind(docs, "NetworkPolicy")
         cls.config = effective_config(cls.configmap["data"]["server.conf"])
         cls.pod = cls.deployment["spec"]["template"]
         cls.container = cls.pod["spec"]["containers"][0]
@@ -156,10 +162,41 @@ class Kubernetes(unittest.TestCase):
         targets = {self.port_number(p["targetPort"]) for p in self.service["spec"]["ports"]}
         self.assertIn(int(self.config["port"]), targets)
 
+    def test_the_echo_service_does_not_publish_the_admin_port(self):
+        targets = {self.port_number(p["targetPort"]) for p in self.service["spec"]["ports"]}
+        self.assertEqual(targets, {int(self.config["port"])})
+
+    def test_the_metrics_service_reaches_only_the_admin_port_of_every_pod(self):
+        spec = self.metrics_service["spec"]
+        self.assertEqual(spec["selector"], self.deployment["spec"]["selector"]["matchLabels"])
+        targets = {self.port_number(p["targetPort"]) for p in spec["ports"]}
+        self.assertEqual(targets, {int(self.config["admin_port"])})
+        self.assertEqual(spec.get("clusterIP"), "None", "headless: a scrape per pod")
+
+    def test_network_policy_admits_echo_from_anywhere_and_admin_only_from_monitoring(self):
+        spec = self.policy["spec"]
+        labels = self.pod["metadata"]["labels"]
+        for key, value in spec["podSelector"]["matchLabels"].items():
+            self.assertEqual(labels.get(key), value)
+        self.assertEqual(spec["policyTypes"], ["Ingress"])
+        echo, admin = int(self.config["port"]), int(self.config["admin_port"])
+        opened = {}  # port -> list of "from" lists of the rules that admit it
+        for rule in spec["ingress"]:
+            self.assertIn("ports", rule, "a rule without ports admits every port")
+            for port in rule["ports"]:
+                opened.setdefault(self.port_number(port["port"]), []).append(rule.get("from"))
+        self.assertEqual(set(opened), {echo, admin}, "no other port is admitted")
+        self.assertIn(None, opened[echo], "the echo port is open to anyone")
+        for sources in opened[admin]:
+            self.assertEqual(sources, [{"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": "monitoring"}}}])
+
     def test_kustomization_lists_every_manifest(self):
         kustomization = load_all(os.path.join(K8S, "kustomization.yaml"))[0]
-        self.assertEqual(sorted(kustomization["resources"]),
-                         ["configmap.yaml", "deployment.yaml", "service.yaml"])
+        manifests = sorted(n for n in os.listdir(K8S)
+                           if n.endswith(".yaml") and n != "kustomization.yaml")
+        self.assertEqual(sorted(kustomization["resources"]), manifests)
+        self.assertIn("networkpolicy.yaml", manifests)
 
 
 class Compose(unittest.TestCase):

@@ -9,9 +9,19 @@
 // (`Connection: close`). Nothing an admin client does can block the loop: sockets are
 // non-blocking; a request head is bounded (HttpLimits) and must arrive within request_timeout
 // (408 otherwise); the answer must be taken within response_timeout (else the connection is reset,
-// dropping what the kernel still buffers); at most max_connections are open (more are accepted
-// and closed at once). GET is the only method (405 otherwise, 404 for an
-// unknown path, 400/414/431/505 for a malformed request).
+// dropping what the kernel still buffers); at most max_connections are open. GET is the only
+// method (405 otherwise, 404 for an unknown path, 400/414/431/505 for a malformed request).
+//
+// Probes always get through: when every slot is busy, a new connection takes the slot of the
+// oldest one lingering after its answer, else of the oldest one that has not sent a complete
+// request yet (silent and slowloris clients), else of the oldest one whose answer is not taken
+// yet (reset). Only when every slot waits for the workers' /healthz answers (bounded by
+// health_timeout) is the newcomer closed at once. A new connection is read as soon as it is
+// accepted, and only the oldest is dropped, so a client that sends its request with the connect
+// (the kubelet, --health-check) keeps its slot until max_connections - 1 newer ones have come.
+//
+// /stats and /metrics cost O(workers): the descriptor count comes from the kernel in one stat
+// call (system.hpp kernel_open_fds), never from a walk of /proc/self/fd.
 //
 // /healthz posts a ping to every worker's loop (at most one in flight per worker); each answers
 // by posting back to this loop. 200 "ok" when all answered, 503 naming each worker that did not
@@ -30,6 +40,7 @@
 #include "multireactor/http_request.hpp"
 #include "multireactor/socket.hpp"
 #include "multireactor/stats.hpp"
+#include "multireactor/stats_render.hpp"
 
 namespace mr {
 
@@ -53,7 +64,12 @@ std::unique_ptr<AdminSource> make_admin_source(Server& server);
 
 struct AdminOptions {
   std::size_t max_connections = 32;
-  std::chrono::milliseconds request_timeout{5000};   // the whole request head
+  // The whole request head, from accept to the blank line: short, so slow clients free their
+  // slot soon even when no newcomer evicts them (probes send their request at once).
+  std::chrono::milliseconds request_timeout{2000};
+  // TCP_DEFER_ACCEPT: the kernel hands a connection over once its first bytes have come, or after
+  // this long (then it is accepted silent); 0 = off.
+  std::chrono::seconds defer_accept{1};
   std::chrono::milliseconds response_timeout{5000};  // the whole answer taken by the client
   std::chrono::milliseconds health_timeout{1000};    // every worker answers the /healthz ping
   std::chrono::milliseconds linger{1000};            // reading leftovers after the answer
@@ -90,6 +106,7 @@ class AdminServer final : public EventLoop::Handler {
     State state = State::kReading;
     std::uint32_t interest = 0;
     Clock::time_point deadline{};
+    std::uint64_t accepted = 0;  // accept sequence number: smaller is older
     std::unique_ptr<char[]> in;  // limits.max_head_bytes
     std::size_t in_size = 0;
     std::string out;
@@ -100,6 +117,7 @@ class AdminServer final : public EventLoop::Handler {
 
   std::uint64_t key_of(std::size_t slot) const;
   Connection* find(std::uint64_t key);
+  Connection* slot_for_new_connection();
   void accept_all();
   void on_readable(Connection& c);
   void on_writable(Connection& c);
@@ -130,6 +148,11 @@ class AdminServer final : public EventLoop::Handler {
   const Clock::time_point started_;
   double process_start_time_s_ = 0;
   std::uint64_t rss_at_start_bytes_ = 0;  // baseline for memory_per_connection_bytes
+  // Descriptors open when the admin listener started; with the echo and admin connections open
+  // now, the open_fds figure on kernels that do not count descriptors for us (before 6.2).
+  std::uint64_t fds_at_start_ = 0;
+  std::uint64_t accepted_ = 0;
+  AdminStats stats_;
 };
 
 }  // namespace mr
