@@ -6,7 +6,7 @@ MR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian packages the build and the test suite need.
 MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest libgmock-dev libbenchmark-dev python3 prometheus procps util-linux
-  iproute2 python3-yaml nlohmann-json3-dev)
+  iproute2 python3-yaml nlohmann-json3-dev strace)
 
 mr_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "multireactor/buffer_budget.hpp"
 #include "multireactor/server.hpp"
 #include "multireactor/stats_render.hpp"
 #include "multireactor/system.hpp"
@@ -42,6 +43,7 @@ class ServerSource final : public AdminSource {
   std::vector<WorkerStatsSnapshot> worker_stats() const override { return server_.worker_stats(); }
   AcceptorStatsSnapshot acceptor_stats() const override { return server_.acceptor_stats(); }
   bool shutting_down() const override { return server_.shutting_down(); }
+  std::uint64_t buffer_budget_bytes() const override { return server_.buffer_budget_bytes(); }
   void post_to_worker(unsigned index, EventLoop::Task task) override {
     server_.worker(index).loop().post(std::move(task));
   }
@@ -329,7 +331,6 @@ void AdminServer::route(Connection& c, const HttpRequest& request) {
     r.process = process_usage();
     r.rss_at_start_bytes = rss_at_start_bytes_;
     r.max_fds = file_limit();
-    r.ready = !source_->shutting_down();
     r.workers = source_->worker_stats();
     if (r.process.open_fds == 0) {
       // A kernel before 6.2 does not count them: what was open at start plus the connections.
@@ -339,6 +340,9 @@ void AdminServer::route(Connection& c, const HttpRequest& request) {
       for (const auto& admin_connection : connections_)
         r.process.open_fds += admin_connection.fd >= 0 ? 1 : 0;
     }
+    r.buffer_budget_bytes = source_->buffer_budget_bytes();
+    r.ready = !source_->shutting_down() &&
+              !budget_nearly_spent(aggregate(r.workers).buffered_bytes, r.buffer_budget_bytes);
     r.acceptor = source_->acceptor_stats();
     r.admin = stats_;
     return r;
@@ -354,6 +358,11 @@ void AdminServer::route(Connection& c, const HttpRequest& request) {
     case Endpoint::kReadyz:
       if (source_->shutting_down()) {
         respond(c, 503, kTextPlain, "shutting down\n");
+      } else if (const std::uint64_t buffered = aggregate(source_->worker_stats()).buffered_bytes;
+                 budget_nearly_spent(buffered, source_->buffer_budget_bytes())) {
+        respond(c, 503, kTextPlain,
+                fmt::format("overloaded: output buffers hold {} of {} bytes (max_buffered_bytes)\n",
+                            buffered, source_->buffer_budget_bytes()));
       } else {
         respond(c, 200, kTextPlain, "ready\n");
       }

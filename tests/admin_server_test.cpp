@@ -40,7 +40,13 @@ class ScriptedSource final : public AdminSource {
     }
   }
   unsigned worker_count() const override { return static_cast<unsigned>(stats_.size()); }
-  std::vector<WorkerStatsSnapshot> worker_stats() const override { return stats_; }
+  std::vector<WorkerStatsSnapshot> worker_stats() const override {
+    std::vector<WorkerStatsSnapshot> stats = stats_;
+    for (auto& s : stats)
+      s.buffered_bytes = buffered_per_worker_.load();
+    return stats;
+  }
+  std::uint64_t buffer_budget_bytes() const override { return budget_bytes_.load(); }
   AcceptorStatsSnapshot acceptor_stats() const override { return {}; }
   bool shutting_down() const override { return shutting_down_.load(); }
   void post_to_worker(unsigned index, EventLoop::Task task) override {
@@ -73,6 +79,8 @@ class ScriptedSource final : public AdminSource {
   }
 
   std::atomic<bool> shutting_down_{false};
+  std::atomic<std::uint64_t> budget_bytes_{0};
+  std::atomic<std::uint64_t> buffered_per_worker_{0};
 
  private:
   std::vector<WorkerStatsSnapshot> stats_;
@@ -160,6 +168,25 @@ TEST(AdminEndpoint, StatsAndMetricsCarryTheSourceNumbersAndTheirContentTypes) {
             "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_NE(metrics.body.find("multireactor_connections_active{worker=\"1\"} 11\n"),
             std::string::npos);
+}
+
+TEST(AdminEndpoint, ReadyzTurns503WhileOutputBuffersHoldThreeQuartersOfTheBudget) {
+  AdminHarness admin(2);
+  admin.source().budget_bytes_ = 800;
+  admin.source().buffered_per_worker_ = 299;  // 598 of 800 in all
+  EXPECT_EQ(http_get(admin.port(), "/readyz", Deadline(5s)).status, 200);
+  admin.source().buffered_per_worker_ = 300;  // 600 of 800: full pressure
+  const auto response = http_get(admin.port(), "/readyz", Deadline(5s));
+  EXPECT_EQ(response.status, 503);
+  EXPECT_EQ(response.body,
+            "overloaded: output buffers hold 600 of 800 bytes (max_buffered_bytes)\n");
+  const auto stats = nlohmann::json::parse(http_get(admin.port(), "/stats", Deadline(5s)).body);
+  EXPECT_EQ(stats["ready"], false);
+  EXPECT_EQ(stats["buffer_budget_bytes"], 800);
+  EXPECT_EQ(http_get(admin.port(), "/healthz", Deadline(5s)).status, 200)
+      << "liveness is not readiness: a busy pod must not be restarted";
+  admin.source().buffered_per_worker_ = 0;  // drained
+  EXPECT_EQ(http_get(admin.port(), "/readyz", Deadline(5s)).status, 200);
 }
 
 TEST(AdminEndpoint, ReadyzTurns503WhenTheServerIsShuttingDown) {

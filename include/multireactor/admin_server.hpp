@@ -25,7 +25,8 @@
 //
 // /healthz posts a ping to every worker's loop (at most one in flight per worker); each answers
 // by posting back to this loop. 200 "ok" when all answered, 503 naming each worker that did not
-// within health_timeout. /readyz is 200 until the source reports shutting down, then 503.
+// within health_timeout. /readyz is 200 until the source reports shutting down, then 503; also
+// 503 while output buffers hold 3/4 of the buffer budget or more (budget_nearly_spent).
 #pragma once
 
 #include <sys/types.h>
@@ -55,6 +56,8 @@ class AdminSource {
   virtual std::vector<WorkerStatsSnapshot> worker_stats() const = 0;
   virtual AcceptorStatsSnapshot acceptor_stats() const = 0;
   virtual bool shutting_down() const = 0;
+  // The process buffer budget (0 = none reported): /readyz is 503 while it is nearly spent.
+  virtual std::uint64_t buffer_budget_bytes() const { return 0; }
   // Runs `task` on worker `index`'s loop thread (a post: thread-safe).
   virtual void post_to_worker(unsigned index, EventLoop::Task task) = 0;
 };
