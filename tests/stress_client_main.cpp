@@ -16,10 +16,11 @@
 // when R > 0) and sends B bytes on each — connection K+i's own stream, cut from a pseudo-random
 // 1 MiB block at an offset of its id — without reading anything, until every byte is sent or no
 // connection took a byte for S ms (the server stopped reading). Then it writes
-// "flooded N sent=BYTES complete=C" on stderr (C connections sent all B) and waits: SIGUSR1
-// reads everything back while sending the rest, checks every byte against the stream, closes
-// and exits 0 after "verified N bytes=TOTAL"; SIGTERM closes and exits 3. A connection closed
-// or reset by the server, a wrong, missing or extra byte, or the deadline fail as above.
+// "flooded N sent=BYTES complete=C after_ms=T" on stderr (C connections sent all B; T since the
+// start) and waits: SIGUSR1 reads everything back while sending the rest, checks every byte
+// against the stream, closes and exits 0 after "verified N bytes=TOTAL after_ms=T"; SIGTERM closes
+// and exits 3. A connection closed or reset by the server, a wrong, missing or extra byte, or the
+// deadline fail as above.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -296,6 +297,11 @@ class Client {
     return total;
   }
 
+  // Milliseconds since the process started (for the report lines).
+  long long elapsed_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count();
+  }
+
   void close_all() {
     for (Conn& c : conns_) {
       if (c.fd >= 0) close(c.fd);
@@ -377,6 +383,7 @@ class Client {
   }
 
   const Options options_;
+  const Clock::time_point started_ = Clock::now();
   const FloodStream stream_;
   const Clock::time_point deadline_;
   int epoll_fd_;
@@ -439,15 +446,16 @@ int main(int argc, char** argv) {
   if (options.mode == Mode::kFlood) {
     std::size_t complete = 0;
     const std::size_t sent = client.flood(complete);
-    std::fprintf(stderr, "flooded %zu sent=%zu complete=%zu\n", options.connections, sent,
-                 complete);
+    std::fprintf(stderr, "flooded %zu sent=%zu complete=%zu after_ms=%lld\n", options.connections,
+                 sent, complete, client.elapsed_ms());
     if (!client.wait_for_go(signals)) {
       client.close_all();
       return 3;
     }
     const std::size_t received = client.drain();
     client.close_all();
-    std::fprintf(stderr, "verified %zu bytes=%zu\n", options.connections, received);
+    std::fprintf(stderr, "verified %zu bytes=%zu after_ms=%lld\n", options.connections, received,
+                 client.elapsed_ms());
     return 0;
   }
   client.echo_round(1);
