@@ -143,9 +143,18 @@ std::string stats_total(std::uint16_t admin_port) {
 
 // Starts the server with its admin endpoint on a free port. Records a failure and returns 0
 // when it cannot.
+//
+// Kernel socket buffers stay small on both ends (64 KiB here, and in the slow readers): with
+// autotuning, a few hundred slow readers pin ~2 GiB of kernel memory, the host's whole tcp_mem.
+// Under that TCP memory pressure the kernel drops segments and retransmission backoff stalled a
+// connection for minutes (TcpExtTCPMemoryPressures and TCPTimeouts rose; the server from before
+// the budget stalled the same way). Small kernel buffers put the flood where these tests look:
+// in the server's output buffers.
 std::uint16_t start_with_admin(ServerProcess& server, std::vector<std::string> args,
                                std::uint64_t data_limit_bytes = 0) {
-  args.insert(args.end(), {"--admin_port", std::to_string(free_port())});
+  args.insert(args.end(),
+              {"--admin_port", std::to_string(free_port()), "--socket_send_buffer_bytes", "65536",
+               "--socket_receive_buffer_bytes", "65536"});
   if (!server.start(args, 0, data_limit_bytes)) {
     ADD_FAILURE() << server.error();
     return 0;
@@ -215,8 +224,8 @@ class SlowReaders {
           MR_STRESS_CLIENT_PATH,
           {"--mode", "flood", "--port", std::to_string(port), "--connections",
            std::to_string(share), "--bytes", std::to_string(bytes_each), "--first-id",
-           std::to_string(first_id), "--rcvbuf", "65536", "--stall-ms", "1000", "--timeout-s",
-           "120"});
+           std::to_string(first_id), "--rcvbuf", "65536", "--sndbuf", "65536", "--stall-ms", "1000",
+           "--timeout-s", "120"});
       EXPECT_TRUE(spawned) << clients_.back()->error();
       if (!spawned) return false;
       first_id += share;

@@ -2,7 +2,7 @@
 //
 //   mr-stress-client --port P --connections N [--bytes B] [--timeout-s S]
 //   mr-stress-client --mode flood --port P --connections N --bytes B [--first-id K]
-//                    [--rcvbuf R] [--stall-ms S] [--timeout-s S]
+//                    [--rcvbuf R] [--sndbuf W] [--stall-ms S] [--timeout-s S]
 //
 // Opens N connections to 127.0.0.1:P (at most kConnectsInFlight handshakes at a time), sends B
 // bytes on each (a pattern unique to the connection and the round) and checks that exactly those
@@ -56,6 +56,7 @@ struct Options {
   long timeout_s = 300;
   std::size_t first_id = 0;  // flood: connection i's stream is that of id first_id + i
   int rcvbuf = 0;            // flood: SO_RCVBUF before connect; 0 = the kernel's default
+  int sndbuf = 0;            // flood: SO_SNDBUF before connect; 0 = the kernel's default
   long stall_ms = 1000;      // flood: no byte taken for this long ends the flood
 };
 
@@ -335,6 +336,10 @@ class Client {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &options_.rcvbuf, sizeof options_.rcvbuf) != 0) {
       fail(1, std::string("SO_RCVBUF: ") + std::strerror(errno));
     }
+    if (options_.sndbuf > 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options_.sndbuf, sizeof options_.sndbuf) != 0) {
+      fail(1, std::string("SO_SNDBUF: ") + std::strerror(errno));
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(options_.port);
@@ -404,6 +409,8 @@ Options parse(int argc, char** argv) {
       options.first_id = static_cast<std::size_t>(value);
     } else if (name == "--rcvbuf") {
       options.rcvbuf = static_cast<int>(value);
+    } else if (name == "--sndbuf") {
+      options.sndbuf = static_cast<int>(value);
     } else if (name == "--stall-ms") {
       options.stall_ms = value;
     } else if (name == "--port") {
@@ -422,7 +429,7 @@ Options parse(int argc, char** argv) {
       options.stall_ms <= 0 || argc % 2 == 0) {
     fail(2,
          "usage: mr-stress-client [--mode echo|flood] --port P --connections N [--bytes B] "
-         "[--first-id K] [--rcvbuf R] [--stall-ms S] [--timeout-s S]");
+         "[--first-id K] [--rcvbuf R] [--sndbuf W] [--stall-ms S] [--timeout-s S]");
   }
   return options;
 }
