@@ -9,10 +9,10 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <sstream>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
@@ -302,8 +302,8 @@ bool read_regular_file(const std::string& path, const std::string& where, std::s
       error =
           fmt::format("config error: {} is {}, not a regular file", where, file_kind(st.st_mode));
     } else {
-      error =
-          fmt::format("config error: {} cannot be opened: {}", where, std::strerror(open_errno));
+      error = fmt::format("config error: {} cannot be opened: {}", where,
+                          std::generic_category().message(open_errno));
     }
     return false;
   }
@@ -322,7 +322,8 @@ bool read_regular_file(const std::string& path, const std::string& where, std::s
     } else if (n == 0) {
       break;
     } else if (errno != EINTR) {
-      error = fmt::format("config error: {} cannot be read: {}", where, std::strerror(errno));
+      error = fmt::format("config error: {} cannot be read: {}", where,
+                          std::generic_category().message(errno));
       close(fd);
       return false;
     }
