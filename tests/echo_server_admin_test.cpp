@@ -403,7 +403,12 @@ std::size_t descriptors_of(pid_t pid) {
 TEST(EchoServerAdmin, ScrapesAtThousandsOfConnectionsDoNotWalkTheDescriptorTable) {
   const std::string strace = test::find_program("strace");
   if (strace.empty()) GTEST_SKIP() << "strace not found: install the Debian package 'strace'";
-  const std::size_t connections = test::scaled(3000, 1000);
+  if (test::sanitizer_build()) {
+    // LeakSanitizer aborts under ptrace; what is counted here is syscalls, which the Release
+    // run checks.
+    GTEST_SKIP() << "sanitizer build: LeakSanitizer does not work under strace";
+  }
+  const std::size_t connections = 3000;
   rlimit files{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
   if (files.rlim_max < connections + 256) GTEST_SKIP() << "nofile hard limit " << files.rlim_max;
