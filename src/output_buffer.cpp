@@ -8,6 +8,20 @@
 #include <limits>
 #include <utility>
 
+// ThreadSanitizer does not model mremap: pages a mapping moves to keep the access history of
+// whatever was mapped there before (another worker's buffer), which it reports as a race. Under
+// TSan a large buffer grows by a new mapping and a copy instead.
+#if defined(__SANITIZE_THREAD__)
+#define MR_GROW_BY_MREMAP 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MR_GROW_BY_MREMAP 0
+#endif
+#endif
+#ifndef MR_GROW_BY_MREMAP
+#define MR_GROW_BY_MREMAP 1
+#endif
+
 namespace mr {
 namespace {
 
@@ -72,7 +86,7 @@ void OutputBuffer::append(const char* bytes, std::size_t n) {
         if (grown == nullptr) out_of_memory("out of memory for an output buffer");
         if (held > 0) std::memcpy(grown, data_ + begin_, held);
         free_storage(data_, capacity_);
-      } else if (capacity_ >= kMappedBytes) {
+      } else if (MR_GROW_BY_MREMAP && capacity_ >= kMappedBytes) {
         // The kernel moves the pages (no copy); the held bytes keep their offset.
         void* moved = mremap(data_, capacity_, wanted, MREMAP_MAYMOVE);
         if (moved == MAP_FAILED) out_of_memory("out of memory for an output buffer (mremap)");
