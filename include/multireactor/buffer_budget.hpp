@@ -26,7 +26,8 @@ constexpr std::size_t kPressuredReadBytes = 4096;
 // Readiness turns false once the budget is under full pressure, so a load balancer sends new
 // clients to another replica while this one is degraded.
 constexpr bool budget_nearly_spent(std::uint64_t buffered_bytes, std::uint64_t limit_bytes) {
-  return limit_bytes > 0 && buffered_bytes >= limit_bytes / 4 * 3;
+  return limit_bytes > 0 &&
+         static_cast<double>(buffered_bytes) >= static_cast<double>(limit_bytes) * kPressureFull;
 }
 
 class BufferBudget {
