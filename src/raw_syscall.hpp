@@ -25,7 +25,14 @@ inline ssize_t send(int fd, const void* bytes, std::size_t n, int flags) {
 }
 
 inline int epoll_wait(int epoll_fd, epoll_event* events, int max_events, int timeout_ms) {
+#ifdef SYS_epoll_wait
   return static_cast<int>(::syscall(SYS_epoll_wait, epoll_fd, events, max_events, timeout_ms));
+#else
+  // arm64 and riscv64 kernels have only epoll_pwait; with no signal mask it is epoll_wait.
+  constexpr long kSigsetBytes = 8;  // the kernel's sigset_t (_NSIG / 8), ignored without a mask
+  return static_cast<int>(::syscall(SYS_epoll_pwait, epoll_fd, events, max_events, timeout_ms,
+                                    nullptr, kSigsetBytes));
+#endif
 }
 
 }  // namespace mr::raw
