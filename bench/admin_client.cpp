@@ -13,9 +13,9 @@
 
 #include <fmt/format.h>
 
+#include "admin/stats_render.hpp"
 #include "json.hpp"
 #include "multireactor/socket.hpp"
-#include "multireactor/stats_render.hpp"
 
 namespace mr::bench {
 namespace {

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "client_thread.hpp"
-#include "multireactor/system.hpp"
+#include "system/system.hpp"
 
 namespace mr::bench {
 namespace {

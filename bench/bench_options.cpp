@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
 
-#include "multireactor/option_values.hpp"
+#include "config/option_values.hpp"
 
 #ifndef MR_VERSION
 #define MR_VERSION "0.0.0"

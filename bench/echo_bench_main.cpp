@@ -13,7 +13,7 @@
 #include "bench_client.hpp"
 #include "bench_options.hpp"
 #include "bench_report.hpp"
-#include "multireactor/system.hpp"
+#include "system/system.hpp"
 
 int main(int argc, char** argv) {
   const mr::bench::BenchOptionsOutcome outcome = mr::bench::parse_bench_options(argc, argv);

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "multireactor/config.hpp"
-#include "multireactor/config_reload.hpp"
+#include "config/config.hpp"
+#include "server/config_reload.hpp"
 
 namespace mr {
 namespace {

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "multireactor/stats_render.hpp"
+#include "admin/stats_render.hpp"
 
 namespace mr {
 namespace {

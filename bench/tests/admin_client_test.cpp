@@ -5,10 +5,10 @@
 
 #include <string>
 
+#include "admin/stats_render.hpp"
 #include "bench_report.hpp"
 #include "fake_http_server.hpp"
 #include "multireactor/socket.hpp"
-#include "multireactor/stats_render.hpp"
 
 namespace mr::bench {
 namespace {

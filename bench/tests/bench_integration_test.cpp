@@ -15,13 +15,13 @@
 
 #include <fmt/format.h>
 
+#include "admin/stats_render.hpp"
 #include "bench_client.hpp"
 #include "fake_http_server.hpp"
 #include "json.hpp"
-#include "multireactor/server.hpp"
 #include "multireactor/socket.hpp"
-#include "multireactor/stats_render.hpp"
-#include "multireactor/system.hpp"
+#include "server/server.hpp"
+#include "system/system.hpp"
 
 namespace mr::bench {
 namespace {

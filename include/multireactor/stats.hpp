@@ -7,11 +7,12 @@
 // one transaction). aggregate() sums snapshots into the totals reported by /stats and the log.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "multireactor/counter.hpp"
 
 namespace mr {
 
@@ -42,24 +43,7 @@ struct WorkerStatsSnapshot {
 // The live counters of one worker. Written only on the owning worker's thread.
 class WorkerStats {
  public:
-  // A relaxed counter with a single writer: readers on other threads see whole values.
-  class Counter {
-   public:
-    void add(std::uint64_t n) {
-      value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    }
-    void sub(std::uint64_t n) {
-      value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-    }
-    void set(std::uint64_t n) { value_.store(n, std::memory_order_relaxed); }
-    void raise_to(std::uint64_t n) {
-      if (n > value_.load(std::memory_order_relaxed)) value_.store(n, std::memory_order_relaxed);
-    }
-    std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
-
-   private:
-    std::atomic<std::uint64_t> value_{0};
-  };
+  using Counter = RelaxedCounter;
 
   Counter connections_active;
   Counter connections_accepted;
