@@ -130,7 +130,7 @@ void expect_echo_check_passes(const std::string& name) {
   const int status = std::system(command.c_str());
   const std::string log = read_text(dir / "log.txt");
   fs::remove_all(dir);
-  if (log.rfind(name + ": unavailable: ", 0) == 0) GTEST_SKIP() << log;
+  if (log.find(name + ": unavailable: ") != std::string::npos) GTEST_SKIP() << log;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log;
   EXPECT_EQ(log, name + ": ok\n");
 }
