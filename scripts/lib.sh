@@ -3,10 +3,12 @@
 
 MR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Debian packages the build and the test suite need.
+# Debian packages the build and the test suite need (the last line: bench/peers/, the reference
+# servers the matrix measures and the tests check).
 MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest libgmock-dev libbenchmark-dev python3 prometheus procps util-linux
-  iproute2 python3-yaml nlohmann-json3-dev strace)
+  iproute2 python3-yaml nlohmann-json3-dev strace
+  libboost-dev libuv1-dev libevent-dev golang-go python3-uvloop)
 
 mr_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
