@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """deploy/systemd/multireactor.service: `systemd-analyze verify` accepts it, `systemd-analyze
-security --offline` rates its sandbox, and it agrees with the server it starts.
+security --offline` rates its sandbox, it agrees with the server it starts, and every system call
+and socket family the server uses (traced with strace through start, echo, admin requests,
+SIGHUP, SIGUSR1 and the SIGTERM drain) is one the unit's filters allow.
 
 No systemd runs here, and none is needed: both commands read the unit file offline. verify
 insists that ExecStart's binary exists, and /usr/local/bin/echo-server is where the README's
@@ -13,11 +15,15 @@ Exits 77 (skipped) when systemd-analyze is missing (Debian package systemd, from
 """
 import os
 import re
+import select
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 ECHO_SERVER = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/echo-server")
@@ -62,6 +68,128 @@ def unit_with_built_binary(folder):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return path
+
+
+def filter_set(group):
+    """The system calls of a systemd filter group, nested groups expanded."""
+    run = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager", group],
+                         capture_output=True, text=True, timeout=60, check=True)
+    names = set()
+    for line in run.stdout.splitlines()[1:]:
+        word = line.strip()
+        if not word or word.startswith("#"):
+            continue
+        names |= filter_set(word) if word.startswith("@") else {word}
+    return names
+
+
+def allowed_system_calls():
+    """What the unit's SystemCallFilter= lines let through: allow lists, then ~deny lists."""
+    allowed = set()
+    for line in service("SystemCallFilter"):
+        deny = line.startswith("~")
+        words = set()
+        for word in line.lstrip("~").split():
+            words |= filter_set(word) if word.startswith("@") else {word}
+        allowed = allowed - words if deny else allowed | words
+    return allowed
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    return answer.decode(errors="replace")
+
+
+class SystemCalls(unittest.TestCase):
+    """The server, traced through its life cycle, stays inside the unit's filters."""
+
+    def test_every_system_call_and_socket_family_is_allowed_by_the_unit(self):
+        if os.environ.get("MR_SANITIZER_BUILD"):
+            self.skipTest("sanitizer runtimes make system calls of their own (and LeakSanitizer "
+                          "aborts under strace); the Release run checks this")
+        strace = shutil.which("strace")
+        if strace is None:
+            self.skipTest("strace is not installed (Debian package strace, from scripts/lib.sh)")
+        folder = tempfile.mkdtemp(prefix="mr-strace-")
+        trace = os.path.join(folder, "trace")
+        admin_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MR_")}
+        command = [strace, "-f", "-qq", "-o", trace, ECHO_SERVER, "--config",
+                   os.path.join(ROOT, "configs", "server.conf"), "--bind", "127.0.0.1",
+                   "--port", "0", "--admin_bind", "127.0.0.1", "--admin_port", str(admin_port),
+                   "--workers", "2"]
+        tracer = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            port = self.wait_for_port(tracer)
+            server_pid = self.traced_child(tracer.pid)
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"hello systemd")
+                self.assertEqual(s.recv(64), b"hello systemd")
+                for path, status in (("/healthz", "200"), ("/readyz", "200"),
+                                     ("/stats", "200"), ("/metrics", "200")):
+                    self.assertIn(f" {status} ", http_get(admin_port, path).split("\r\n")[0])
+                os.kill(server_pid, signal.SIGHUP)
+                os.kill(server_pid, signal.SIGUSR1)
+                time.sleep(0.5)  # both handled before the drain starts (not a threshold)
+                os.kill(server_pid, signal.SIGTERM)
+                self.assertEqual(s.recv(64), b"", "the drain closes the connection")
+            self.assertEqual(tracer.wait(timeout=30), 0)
+        finally:
+            if tracer.poll() is None:
+                tracer.kill()
+                tracer.wait()
+            tracer.stderr.close()
+        with open(trace, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        shutil.rmtree(folder, ignore_errors=True)
+        calls = set()
+        families = set()
+        for line in lines:
+            match = re.match(r"^\d+\s+(?:<\.\.\. )?([a-z_][a-z0-9_]*)(?:\(| resumed>)", line)
+            if match:
+                calls.add(match.group(1))
+            family = re.match(r"^\d+\s+socket\((AF_[A-Z0-9]+)", line)
+            if family:
+                families.add(family.group(1))
+        self.assertTrue({"epoll_wait", "epoll_pwait"} & calls, f"the trace was not read: {calls}")
+        # execve is strace starting the binary: the unit's filter applies after it.
+        denied = sorted(calls - allowed_system_calls() - {"execve"})
+        self.assertEqual(denied, [], "system calls the unit's SystemCallFilter= refuses (EPERM)")
+        (allowed_families,) = service("RestrictAddressFamilies")
+        self.assertLessEqual(families, set(allowed_families.split()),
+                             "socket families the unit's RestrictAddressFamilies= refuses")
+
+    def wait_for_port(self, tracer):
+        deadline = time.monotonic() + 30
+        seen = []
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([tracer.stderr], [], [], 1)
+            if not ready:
+                continue
+            line = tracer.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            match = re.search(r"listening on [0-9.]+:(\d+)", line)
+            if match:
+                return int(match.group(1))
+        self.fail("echo-server did not report its port: " + "".join(seen))
+
+    @staticmethod
+    def traced_child(tracer_pid):
+        with open(f"/proc/{tracer_pid}/task/{tracer_pid}/children", encoding="ascii") as f:
+            (child,) = f.read().split()
+        return int(child)
 
 
 class SystemdUnit(unittest.TestCase):
