@@ -170,20 +170,22 @@ class SystemCalls(unittest.TestCase):
                              "socket families the unit's RestrictAddressFamilies= refuses")
 
     def wait_for_port(self, tracer):
+        # Reads the descriptor itself: select() on a buffered reader misses buffered lines.
+        fd = tracer.stderr.fileno()
         deadline = time.monotonic() + 30
-        seen = []
+        text = b""
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([tracer.stderr], [], [], 1)
+            ready, _, _ = select.select([fd], [], [], 1)
             if not ready:
                 continue
-            line = tracer.stderr.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            seen.append(line)
-            match = re.search(r"listening on [0-9.]+:(\d+)", line)
+            text += chunk
+            match = re.search(rb"listening on [0-9.]+:(\d+)", text)
             if match:
                 return int(match.group(1))
-        self.fail("echo-server did not report its port: " + "".join(seen))
+        self.fail("echo-server did not report its port: " + text.decode(errors="replace"))
 
     @staticmethod
     def traced_child(tracer_pid):
