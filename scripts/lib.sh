@@ -7,16 +7,29 @@ MR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # servers the matrix measures and the tests check).
 MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest libgmock-dev libbenchmark-dev python3 prometheus procps util-linux
-  iproute2 python3-yaml nlohmann-json3-dev strace
+  iproute2 python3-yaml nlohmann-json3-dev strace nodejs systemd
   libboost-dev libuv1-dev libevent-dev golang-go python3-uvloop)
+
+# Commands whose Debian package is installed only when the command is missing: the machine may
+# carry the command from another package that conflicts with Debian's (NodeSource's nodejs
+# bundles npm and conflicts with Debian's npm; Google's kubectl package owns /usr/bin/kubectl like
+# Debian's kubernetes-client). COMMAND:PACKAGE.
+MR_COMMAND_PACKAGES=(npm:npm kubectl:kubernetes-client)
 
 mr_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# Installs the Debian packages given (or MR_PACKAGES) that are not installed yet.
+# Installs the Debian packages given (or MR_PACKAGES, and MR_COMMAND_PACKAGES whose command is
+# missing) that are not installed yet.
 mr_install_packages() {
   local wanted=("$@")
-  ((${#wanted[@]})) || wanted=("${MR_PACKAGES[@]}")
   local missing=()
+  if ((${#wanted[@]} == 0)); then
+    wanted=("${MR_PACKAGES[@]}")
+    local entry
+    for entry in "${MR_COMMAND_PACKAGES[@]}"; do
+      command -v "${entry%%:*}" >/dev/null || missing+=("${entry#*:}")
+    done
+  fi
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
