@@ -3,9 +3,9 @@
 //
 // Contract: fetch_server_stats() sends one GET, reads the whole answer within `timeout_ms` (for
 // connecting, and again for each read and write), and returns false with a one-line reason on any
-// failure (refused, timed out, status not 200, body not the /stats JSON). Fields the server does not expose stay at
-// their defaults and their has_ flag stays false. Never used on a data path: echo-bench calls it
-// before connecting and after the run.
+// failure (refused, timed out, status not 200, body not the /stats JSON). Fields the server does
+// not expose stay at their defaults and their has_ flag stays false. Never used on a data path:
+// echo-bench calls it before connecting and after the run.
 #pragma once
 
 #include <cstdint>

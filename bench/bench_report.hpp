@@ -80,7 +80,7 @@ struct BenchReport {
   double connect_seconds = 0;
   double measured_seconds = 0;
   ServerSide server;
-  double started_late_s = 0;  // --start-at had passed when the connections were open
+  double started_late_s = 0;             // --start-at had passed when the connections were open
   unsigned processes = 1;                // > 1 when merged from --processes children
   std::vector<std::string> merged_from;  // `echo-bench merge`: the files combined
   RateSweep sweep;

@@ -19,10 +19,10 @@
 #include "bench_options.hpp"
 #include "bench_report.hpp"
 #include "merge_command.hpp"
+#include "multireactor/system.hpp"
 #include "process_fanout.hpp"
 #include "rate_sweep.hpp"
 #include "report_json.hpp"
-#include "multireactor/system.hpp"
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "merge") return mr::bench::run_merge_command(argc, argv);

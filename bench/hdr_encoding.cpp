@@ -165,9 +165,8 @@ bool decode_hdr_compressed(std::string_view base64, LatencyHistogram& out, std::
     error = "histogram: not base64";
     return false;
   }
-  if (bytes.size() < 8 ||
-      (static_cast<std::uint32_t>(get_be(bytes.data(), 4)) & kCookieBaseMask) !=
-          (kCompressedCookie & kCookieBaseMask)) {
+  if (bytes.size() < 8 || (static_cast<std::uint32_t>(get_be(bytes.data(), 4)) & kCookieBaseMask) !=
+                              (kCompressedCookie & kCookieBaseMask)) {
     error = "histogram: not HdrHistogram's compressed V2 encoding";
     return false;
   }
@@ -203,9 +202,8 @@ bool decode_hdr_compressed(std::string_view base64, LatencyHistogram& out, std::
     return false;
   }
   raw.resize(produced);
-  if (raw.size() < kHeaderBytes ||
-      (static_cast<std::uint32_t>(get_be(raw.data(), 4)) & kCookieBaseMask) !=
-          (kEncodingCookie & kCookieBaseMask)) {
+  if (raw.size() < kHeaderBytes || (static_cast<std::uint32_t>(get_be(raw.data(), 4)) &
+                                    kCookieBaseMask) != (kEncodingCookie & kCookieBaseMask)) {
     error = "histogram: no V2 encoding cookie inside the zlib stream";
     return false;
   }

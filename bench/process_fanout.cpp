@@ -96,8 +96,7 @@ bool run_processes(const BenchOptions& options, const std::vector<std::string>& 
     BenchReport r;
     std::string why;
     if (!in || !parse_report_json(text.str(), r, why)) {
-      error = fmt::format("child echo-bench {} left no report ({})", i,
-                          !in ? "no file" : why);
+      error = fmt::format("child echo-bench {} left no report ({})", i, !in ? "no file" : why);
       break;
     }
     runs.push_back(std::move(r));

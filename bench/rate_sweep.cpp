@@ -15,9 +15,8 @@ BenchReport run_rate_sweep(const BenchOptions& options,
   sweep.slo_p99_ms = options.slo_p99_ms;
   const auto slo_ns = static_cast<std::uint64_t>(std::llround(options.slo_p99_ms * 1e6));
   // Steps are counted, not accumulated, so 0.1-sized steps do not drift past TO.
-  const auto steps = static_cast<std::uint64_t>(
-                         std::floor((options.sweep_to - options.sweep_from) / options.sweep_step +
-                                    1e-9)) +
+  const auto steps = static_cast<std::uint64_t>(std::floor(
+                         (options.sweep_to - options.sweep_from) / options.sweep_step + 1e-9)) +
                      1;
   BenchReport chosen;
   bool have_chosen = false;

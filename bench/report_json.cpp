@@ -117,8 +117,8 @@ std::string format_report_json(const BenchReport& r) {
       {"sources", o.sources},
       {"connect_rate", o.connect_rate},
       {"verify", o.verify},
-      {"admin", o.has_admin ? json(fmt::format("{}:{}", o.admin.host, o.admin.port))
-                            : json(nullptr)},
+      {"admin",
+       o.has_admin ? json(fmt::format("{}:{}", o.admin.host, o.admin.port)) : json(nullptr)},
       {"processes", r.processes},
       {"start_at", o.start_at_unix_s > 0 ? json(o.start_at_unix_s) : json(nullptr)},
   };

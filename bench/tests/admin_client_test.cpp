@@ -96,18 +96,19 @@ TEST(AdminClient, FetchesStatsOverHttpAndComputesTheRunsShareOfEachWorker) {
 
 TEST(AdminClient, ChunkedAndReadToCloseBodiesAreUnderstood) {
   const std::string doc = rendered_stats(5, 6, 1 << 20);
-  const std::string chunked = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                              "Transfer-Encoding: chunked\r\n\r\n" +
-                              fmt::format("{:x}\r\n{}\r\n", 10, doc.substr(0, 10)) +
-                              fmt::format("{:x}\r\n{}\r\n", doc.size() - 10, doc.substr(10)) +
-                              "0\r\n\r\n";
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n" +
+      fmt::format("{:x}\r\n{}\r\n", 10, doc.substr(0, 10)) +
+      fmt::format("{:x}\r\n{}\r\n", doc.size() - 10, doc.substr(10)) + "0\r\n\r\n";
   const std::string to_close = "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + doc;
   for (const std::string& response : {chunked, to_close}) {
     test::FakeHttpServer server([&response](const std::string&) { return response; });
     ServerStats stats;
     std::string error;
     ASSERT_TRUE(fetch_server_stats(HostPort{"127.0.0.1", server.port()}, stats, error, 2000))
-        << error << "\n" << response;
+        << error << "\n"
+        << response;
     ASSERT_EQ(stats.workers.size(), 2U);
     EXPECT_EQ(stats.workers[1].bytes_received, 6U);
   }

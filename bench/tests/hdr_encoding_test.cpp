@@ -11,10 +11,9 @@ namespace mr::bench {
 namespace {
 
 TEST(HdrEncoding, ZigZagLeb128RoundTripsEveryMagnitudeIncludingTheNineByteForm) {
-  const std::vector<std::int64_t> values{0,          1,          -1,        63,
-                                         64,         -64,        -65,       300,
-                                         1LL << 40,  -(1LL << 40), (1LL << 55) + 7,
-                                         INT64_MAX,  INT64_MIN};
+  const std::vector<std::int64_t> values{
+      0,         1,        -1, 63, 64, -64, -65, 300, 1LL << 40, -(1LL << 40), (1LL << 55) + 7,
+      INT64_MAX, INT64_MIN};
   std::vector<std::uint8_t> bytes;
   for (const auto v : values)
     put_zigzag_leb128(bytes, v);
@@ -90,9 +89,8 @@ TEST(HdrEncoding, DamagedOrForeignInputIsRefusedWithAReason) {
   foreign_cookie[0] = 'A';
   LatencyHistogram out;
   std::string error;
-  for (const std::string& bad :
-       {std::string("not base64!"), std::string("AAAA"), good.substr(0, good.size() / 2),
-        foreign_cookie}) {
+  for (const std::string& bad : {std::string("not base64!"), std::string("AAAA"),
+                                 good.substr(0, good.size() / 2), foreign_cookie}) {
     error.clear();
     EXPECT_FALSE(decode_hdr_compressed(bad, out, error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;

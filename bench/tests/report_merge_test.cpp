@@ -47,8 +47,8 @@ TEST(ReportMerge, MergingThreeRunsSumsCountsAndTakesPercentilesOfAllTheirValues)
     // Through the file format, as `echo-bench merge` reads them.
     BenchReport back;
     std::string error;
-    ASSERT_TRUE(parse_report_json(format_report_json(synthetic_run(seed, 10 * seed, all)), back,
-                                  error))
+    ASSERT_TRUE(
+        parse_report_json(format_report_json(synthetic_run(seed, 10 * seed, all)), back, error))
         << error;
     runs.push_back(back);
   }
