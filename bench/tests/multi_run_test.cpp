@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -96,6 +97,44 @@ TEST(EchoBenchRateSweep, FindsTheKneeOfAServerWithAKnownCapacityWithinOneStep) {
   BenchReport back;
   std::string error;
   ASSERT_TRUE(parse_report_json(format_report_json(report), back, error)) << error;
+}
+
+TEST(EchoBenchMerge, TheCommandSumsTheFilesAndWritesTheMergedReport) {
+  const std::string dir = ::testing::TempDir();
+  const std::string stem = fmt::format("{}/echo-bench-merge-{}", dir, getpid());
+  std::vector<BenchReport> runs(2);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    BenchReport& r = runs[i];
+    r.options.connections = 3;
+    r.totals.connections_opened = 3;
+    r.totals.messages_sent = r.totals.messages_received = 100 * (i + 1);
+    r.totals.bytes_sent = r.totals.bytes_received = 6400 * (i + 1);
+    r.measured_seconds = 1;
+    for (std::uint64_t v = 1; v <= 100 * (i + 1); ++v)
+      r.latency.record(v * 1000 * (i + 1));
+    std::ofstream(fmt::format("{}-{}.json", stem, i)) << format_report_json(r);
+  }
+  const std::string out = stem + "-merged.json";
+  const std::string command = fmt::format("{} merge {}-0.json {}-1.json --json {} >{}.txt",
+                                          MR_ECHO_BENCH_PATH, stem, stem, out, stem);
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  BenchReport merged;
+  std::string error;
+  ASSERT_TRUE(parse_report_json(slurp(out), merged, error)) << error;
+  EXPECT_EQ(merged.totals.messages_sent, 300U);
+  EXPECT_EQ(merged.totals.bytes_received, 19200U);
+  EXPECT_EQ(merged.options.connections, 6U);
+  LatencyHistogram all = runs[0].latency;
+  all.add(runs[1].latency);
+  EXPECT_EQ(merged.latency.percentile(99), all.percentile(99));
+  EXPECT_NE(slurp(stem + ".txt").find("2 runs merged"), std::string::npos) << slurp(stem + ".txt");
+
+  const std::string missing =
+      fmt::format("{} merge {}-none.json 2>/dev/null >/dev/null", MR_ECHO_BENCH_PATH, stem);
+  const int status = std::system(missing.c_str());
+  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 1);
+  for (const char* suffix : {"-0.json", "-1.json", "-merged.json", ".txt"})
+    std::remove((stem + suffix).c_str());
 }
 
 }  // namespace
