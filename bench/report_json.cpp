@@ -15,7 +15,8 @@
 namespace mr::bench {
 namespace {
 
-using nlohmann::json;
+// ordered_json: the file keeps the order a reader expects (parameters first, clean last).
+using json = nlohmann::ordered_json;
 
 json latency_json(const LatencyHistogram& h) {
   return json{{"count", h.count()},
