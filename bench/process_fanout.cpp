@@ -6,11 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -33,12 +32,11 @@ std::uint64_t share(std::uint64_t total, unsigned n, unsigned i) {
 bool run_processes(const BenchOptions& options, const std::vector<std::string>& args,
                    BenchReport& merged, std::string& error) {
   const unsigned n = options.processes;
-  std::string dir = (std::getenv("TMPDIR") != nullptr && *std::getenv("TMPDIR") != '\0'
-                         ? std::string(std::getenv("TMPDIR"))
-                         : std::string("/tmp")) +
-                    "/echo-bench-XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) {
-    error = fmt::format("cannot create a temporary directory: {}", std::strerror(errno));
+  std::error_code no_tmp;
+  std::string dir = std::filesystem::temp_directory_path(no_tmp).string() + "/echo-bench-XXXXXX";
+  if (no_tmp || mkdtemp(dir.data()) == nullptr) {
+    error = fmt::format("cannot create a temporary directory: {}",
+                        std::system_category().message(no_tmp ? no_tmp.value() : errno));
     return false;
   }
   // One start instant for all: the one given, or a moment after the children are all started
@@ -67,6 +65,7 @@ bool run_processes(const BenchOptions& options, const std::vector<std::string>& 
         "--start-at",    fmt::format("{:.6f}", start_at)};
     argv.insert(argv.end(), overrides.begin(), overrides.end());
     std::vector<char*> cargv;
+    cargv.reserve(argv.size() + 1);
     for (auto& a : argv)
       cargv.push_back(a.data());
     cargv.push_back(nullptr);
@@ -77,7 +76,8 @@ bool run_processes(const BenchOptions& options, const std::vector<std::string>& 
     const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, cargv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
-      error = fmt::format("cannot start child echo-bench {}: {}", i, std::strerror(rc));
+      error = fmt::format("cannot start child echo-bench {}: {}", i,
+                          std::system_category().message(rc));
       break;
     }
     children.push_back(pid);
