@@ -61,8 +61,12 @@ HttpResponse http_get(std::uint16_t port, std::string_view target, const Deadlin
   response.status = result->status;
   // The head as it came, less the body's framing (cpp-httplib has undone any chunking).
   response.head = "HTTP/1.1 " + std::to_string(result->status) + " " + result->reason;
-  for (const auto& [name, value] : result->headers)
-    response.head += "\r\n" + name + ": " + value;
+  for (const auto& [name, value] : result->headers) {
+    response.head += "\r\n";
+    response.head += name;
+    response.head += ": ";
+    response.head += value;
+  }
   response.body = result->body;
   return response;
 }
