@@ -13,7 +13,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends cmake make g++ pkg-config \
        libboost-program-options-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev \
-       googletest libbenchmark-dev nlohmann-json3-dev python3 \
+       googletest libbenchmark-dev nlohmann-json3-dev libcpp-httplib-dev zlib1g-dev python3 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -39,7 +39,7 @@ FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libboost-program-options1.74.0 libfmt9 \
-       libspdlog1.10 \
+       libspdlog1.10 libcpp-httplib0.11 \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /nonexistent --no-create-home \
