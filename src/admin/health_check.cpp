@@ -12,26 +12,13 @@
 
 #include <fmt/format.h>
 
+#include "multireactor/fd.hpp"
 #include "multireactor/socket.hpp"
 
 namespace mr {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Waits for `events` on `fd` until `deadline`. Returns "" when ready, else why not.
 std::string wait_for(int fd, short events, Clock::time_point deadline) {
@@ -79,7 +66,7 @@ HealthCheckResult probe_http(const std::string& host, std::uint16_t port, const 
     result.detail = e.what();
     return result;
   }
-  FdGuard fd(raw_fd);
+  const Fd fd(raw_fd);
 
   if (std::string why = wait_for(fd.get(), POLLOUT, deadline); !why.empty()) {
     result.detail = "connect: " + why;

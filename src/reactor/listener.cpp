@@ -28,22 +28,18 @@ std::mutex accept_mutex;
 
 Listener::Listener(int listen_fd) : fd_(listen_fd), spare_fd_(open_spare()) {}
 
-Listener::~Listener() {
-  close_listener();
-  if (spare_fd_ >= 0) close(spare_fd_);
-}
+Listener::~Listener() = default;
 
 void Listener::close_listener() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  fd_.reset();
 }
 
 Listener::Outcome Listener::accept(int& fd) {
   std::lock_guard<std::mutex> lock(accept_mutex);
   for (;;) {
-    fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    fd = accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      if (spare_fd_ < 0) spare_fd_ = open_spare();  // take the reserve back when we can
+      if (!spare_fd_) spare_fd_.reset(open_spare());  // take the reserve back when we can
       return Outcome::kAccepted;
     }
     const int err = errno;
@@ -51,14 +47,14 @@ Listener::Outcome Listener::accept(int& fd) {
     // The peer gave up before we accepted: nothing to count, try the next one.
     if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
     accept_errors_.add(1);
-    if ((err == EMFILE || err == ENFILE) && spare_fd_ >= 0) {
-      close(spare_fd_);
-      int shed = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if ((err == EMFILE || err == ENFILE) && spare_fd_) {
+      spare_fd_.reset();
+      int shed = accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
       if (shed >= 0) {
         close(shed);
         connections_rejected_.add(1);
       }
-      spare_fd_ = open_spare();
+      spare_fd_.reset(open_spare());
       if (shed >= 0) {
         warn("out of file descriptors; shedding new connections", err);
         return Outcome::kShed;

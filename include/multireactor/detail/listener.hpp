@@ -12,7 +12,8 @@
 
 #include <chrono>
 
-#include "multireactor/stats.hpp"
+#include "multireactor/counter.hpp"
+#include "multireactor/fd.hpp"
 
 namespace mr {
 
@@ -30,7 +31,7 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   Outcome accept(int& fd);
   // Closes the listening socket (stop accepting at once; the kernel refuses the backlog).
   void close_listener();
@@ -43,11 +44,11 @@ class Listener {
  private:
   void warn(const char* what, int err);
 
-  int fd_;
-  int spare_fd_;
+  Fd fd_;
+  Fd spare_fd_;
   std::chrono::steady_clock::time_point last_warning_{};
-  WorkerStats::Counter accept_errors_;
-  WorkerStats::Counter connections_rejected_;
+  RelaxedCounter accept_errors_;
+  RelaxedCounter connections_rejected_;
 };
 
 }  // namespace mr
