@@ -13,9 +13,9 @@
 
 #include <fmt/format.h>
 
-#include "system/system.hpp"
 #include "report_json.hpp"
 #include "report_merge.hpp"
+#include "system/system.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): posix_spawn wants it
 

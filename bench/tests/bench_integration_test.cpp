@@ -19,7 +19,6 @@
 #include "admin/stats_render.hpp"
 #include "bench_client.hpp"
 #include "fake_http_server.hpp"
-#include "server/server.hpp"
 #include "multireactor/socket.hpp"
 #include "server/server.hpp"
 #include "system/system.hpp"

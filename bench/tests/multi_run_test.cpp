@@ -12,9 +12,9 @@
 
 #include <fmt/format.h>
 
-#include "server/server.hpp"
 #include "rate_sweep.hpp"
 #include "report_json.hpp"
+#include "server/server.hpp"
 #include "throttled_server.hpp"
 
 namespace mr::bench {
