@@ -45,7 +45,8 @@ class EventLoop {
     virtual void on_event(std::uint64_t key, std::uint32_t events) = 0;
     // After the eventfd fired and before queued tasks run (e.g. to take handed-off descriptors).
     virtual void on_wakeup() {}
-    // Once per iteration after every event of the batch was handled.
+    // Once per iteration after every event of the batch was handled, for handlers attached
+    // with after_each_iteration (a worker is not: one message per iteration must not pay for it).
     virtual void on_iteration_end() {}
 
    protected:
@@ -90,8 +91,9 @@ class EventLoop {
   void run();
 
   // Loop thread (or before run()). A handler must be detached before it is destroyed;
-  // on_wakeup and on_iteration_end go to every attached handler, in the order attached.
-  Registration attach(Handler& handler);
+  // on_wakeup goes to every attached handler, on_iteration_end to those attached with
+  // after_each_iteration, in the order attached.
+  Registration attach(Handler& handler, bool after_each_iteration = false);
   void detach(Handler& handler);
 
   // Thread-safe: queue `task` to run on the loop thread and wake it.
@@ -137,6 +139,7 @@ class EventLoop {
   std::vector<epoll_event> events_;
   std::array<Handler*, kMaxHandlers + 1> handlers_{};  // by tag; [0] unused (the loop's own)
   std::vector<Handler*> attached_;                     // in attach order
+  std::vector<Handler*> after_each_iteration_;
   detail::TimerQueue timers_;
   std::atomic<std::thread::id> owner_;
   std::atomic<bool> stop_requested_{false};

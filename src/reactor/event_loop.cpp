@@ -42,11 +42,12 @@ void EventLoop::assert_in_loop_thread() const {
 #endif
 }
 
-EventLoop::Registration EventLoop::attach(Handler& handler) {
+EventLoop::Registration EventLoop::attach(Handler& handler, bool after_each_iteration) {
   for (std::size_t tag = 1; tag < handlers_.size(); ++tag) {
     if (handlers_[tag] != nullptr) continue;
     handlers_[tag] = &handler;
     attached_.push_back(&handler);
+    if (after_each_iteration) after_each_iteration_.push_back(&handler);
     return Registration(this, tag);
   }
   throw std::length_error("EventLoop: too many handlers");
@@ -55,6 +56,7 @@ EventLoop::Registration EventLoop::attach(Handler& handler) {
 void EventLoop::detach(Handler& handler) {
   std::replace(handlers_.begin(), handlers_.end(), &handler, static_cast<Handler*>(nullptr));
   std::erase(attached_, &handler);
+  std::erase(after_each_iteration_, &handler);
 }
 
 void EventLoop::run() {
@@ -85,7 +87,7 @@ void EventLoop::run() {
       wakeup_handlers();
       run_tasks();
     }
-    for (Handler* handler : attached_)
+    for (Handler* handler : after_each_iteration_)
       handler->on_iteration_end();
   }
   // Tasks posted before stop() still run, so nothing handed to this loop is silently dropped.
