@@ -38,13 +38,7 @@ void log_final_stats(const mr::Server& server) {
                mr::format_stats_line(total, workers), acceptor.accept_errors,
                acceptor.connections_rejected, total.connections_drained, total.connections_cut);
   for (std::size_t i = 0; i < workers.size(); ++i) {
-    const auto& w = workers[i];
-    spdlog::info(
-        "final stats worker {}: accepted={} closed={} bytes_in={} bytes_out={} reads={} "
-        "writes={} wakeups={} loops={} pauses={} errors={} idle_timeouts={} drained={} cut={}",
-        i, w.connections_accepted, w.connections_closed, w.bytes_received, w.bytes_sent, w.reads,
-        w.writes, w.wakeups, w.loop_iterations, w.backpressure_pauses, w.errors, w.idle_timeouts,
-        w.connections_drained, w.connections_cut);
+    spdlog::info("final stats worker {}: {}", i, mr::format_brief_fields(workers[i]));
   }
 }
 

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "multireactor/modes.hpp"
 #include "multireactor/socket.hpp"
 #include "multireactor/stats.hpp"
 #include "multireactor/worker.hpp"
@@ -33,9 +34,6 @@ namespace mr {
 
 class Acceptor;
 class BufferBudget;
-
-enum class AcceptMode : std::uint8_t { kAcceptor, kReuseport };
-enum class Dispatch : std::uint8_t { kRoundRobin, kLeastConnections };
 
 struct ReactorOptions {
   std::string bind = "127.0.0.1";

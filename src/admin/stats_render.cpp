@@ -9,55 +9,9 @@
 namespace mr {
 namespace {
 
-enum class Kind { kCounter, kGauge };
-
-struct WorkerField {
-  const char* name;  // /stats key and log key
-  std::uint64_t WorkerStatsSnapshot::*member;
-  const char* metric;  // Prometheus name after the multireactor_ prefix
-  Kind kind;
-  const char* help;
-};
-
-using W = WorkerStatsSnapshot;
-constexpr WorkerField kWorkerFields[] = {
-    {"connections_active", &W::connections_active, "connections_active", Kind::kGauge,
-     "Echo connections open on the worker."},
-    {"connections_accepted", &W::connections_accepted, "connections_accepted_total", Kind::kCounter,
-     "Echo connections the worker took over from the acceptor."},
-    {"connections_closed", &W::connections_closed, "connections_closed_total", Kind::kCounter,
-     "Echo connections the worker closed, for any reason."},
-    {"bytes_received", &W::bytes_received, "received_bytes_total", Kind::kCounter,
-     "Bytes read from echo connections."},
-    {"bytes_sent", &W::bytes_sent, "sent_bytes_total", Kind::kCounter,
-     "Bytes written to echo connections."},
-    {"reads", &W::reads, "reads_total", Kind::kCounter,
-     "read calls on echo connections that returned data or end of stream."},
-    {"writes", &W::writes, "writes_total", Kind::kCounter, "send calls on echo connections."},
-    {"wakeups", &W::wakeups, "wakeups_total", Kind::kCounter,
-     "Times the worker's eventfd woke its loop (hand-offs and posted tasks)."},
-    {"loop_iterations", &W::loop_iterations, "loop_iterations_total", Kind::kCounter,
-     "Returns from epoll_wait in the worker's loop."},
-    {"backpressure_pauses", &W::backpressure_pauses, "backpressure_pauses_total", Kind::kCounter,
-     "Times a connection's pending output reached high_water_mark and reading from it stopped."},
-    {"errors", &W::errors, "errors_total", Kind::kCounter,
-     "Echo connections closed because of a socket error."},
-    {"idle_timeouts", &W::idle_timeouts, "idle_timeouts_total", Kind::kCounter,
-     "Echo connections closed after idle_timeout_ms without traffic."},
-    {"pending_output_bytes", &W::pending_output_bytes, "pending_output_bytes", Kind::kGauge,
-     "Bytes queued for slow readers, summed over the worker's connections."},
-    {"pending_output_peak_bytes", &W::pending_output_peak_bytes, "pending_output_peak_bytes",
-     Kind::kGauge, "Largest pending output one connection of the worker has held."},
-    {"connections_drained", &W::connections_drained, "connections_drained_total", Kind::kCounter,
-     "Connections closed at shutdown after all their output was delivered."},
-    {"connections_cut", &W::connections_cut, "connections_cut_total", Kind::kCounter,
-     "Connections closed at shutdown with output still pending."},
-    {"buffered_bytes", &W::buffered_bytes, "buffered_bytes", Kind::kGauge,
-     "Memory held by the worker's output buffers: what counts against max_buffered_bytes."},
-    {"overload_pauses", &W::overload_pauses, "overload_pauses_total", Kind::kCounter,
-     "Times the process buffer budget paused reading from a connection (its queue was among the "
-     "largest past half the budget, or nothing was left to read into)."},
-};
+// The worker counters come from MR_WORKER_COUNTERS (multireactor/stats.hpp); the acceptor's and
+// the admin endpoint's own few are listed here, where they are rendered.
+using Kind = CounterKind;
 
 struct AcceptorField {
   const char* name;
@@ -129,7 +83,7 @@ void family(std::string& out, std::string_view name, Kind kind, std::string_view
 
 void append_fields_json(std::string& out, const WorkerStatsSnapshot& s) {
   bool first = true;
-  for (const auto& f : kWorkerFields) {
+  for (const auto& f : kWorkerCounters) {
     fmt::format_to(std::back_inserter(out), "{}\"{}\":{}", first ? "" : ",", f.name, s.*f.member);
     first = false;
   }
@@ -143,13 +97,13 @@ std::uint64_t delta(std::uint64_t after, std::uint64_t before) {
 
 std::vector<std::string> worker_field_names() {
   std::vector<std::string> names;
-  for (const auto& f : kWorkerFields)
+  for (const auto& f : kWorkerCounters)
     names.emplace_back(f.name);
   return names;
 }
 
 std::uint64_t WorkerStatsSnapshot::*worker_field(std::string_view name) {
-  for (const auto& f : kWorkerFields) {
+  for (const auto& f : kWorkerCounters) {
     if (name == f.name) return f.member;
   }
   return nullptr;
@@ -208,7 +162,7 @@ std::string render_prometheus(const StatsReport& r) {
   std::string out;
   out.reserve(4096 + r.workers.size() * 1024);
   auto it = std::back_inserter(out);
-  for (const auto& f : kWorkerFields) {
+  for (const auto& f : kWorkerCounters) {
     const std::string name = fmt::format("multireactor_{}", f.metric);
     family(out, name, f.kind, f.help);
     for (std::size_t i = 0; i < r.workers.size(); ++i) {
@@ -260,7 +214,7 @@ std::string render_prometheus(const StatsReport& r) {
 
 std::string format_worker_fields(const WorkerStatsSnapshot& s) {
   std::string out;
-  for (const auto& f : kWorkerFields) {
+  for (const auto& f : kWorkerCounters) {
     fmt::format_to(std::back_inserter(out), "{}{}={}", out.empty() ? "" : " ", f.name, s.*f.member);
   }
   return out;

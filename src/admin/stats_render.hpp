@@ -3,8 +3,9 @@
 //
 // Contract: pure functions of values taken once, so one answer agrees with itself — the `total`
 // of /stats is aggregate() of the very `workers` it lists. The names are a contract documented in
-// README.md ("Admin endpoint"); one table in stats_render.cpp names every worker counter for
-// JSON, Prometheus and the log alike, so the three cannot drift apart. Not for the data path.
+// README.md ("Admin endpoint"); every worker counter comes from the one list in
+// multireactor/stats.hpp (MR_WORKER_COUNTERS) for JSON, Prometheus and the log alike, so they
+// cannot drift apart. Not for the data path.
 #pragma once
 
 #include <cstdint>

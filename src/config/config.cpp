@@ -11,8 +11,10 @@
 #include <charconv>
 #include <functional>
 #include <initializer_list>
+#include <span>
 #include <sstream>
 #include <system_error>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
@@ -29,29 +31,91 @@ namespace mr {
 namespace {
 
 using Setter = mr::Setter<ServerConfig>;
+using Show = std::function<std::string(const ServerConfig&)>;
 
 struct OptionSpec {
   const char* name;
-  const char* default_value;
   const char* help;
   Setter set;
+  Show show;                 // the value as text, in the spelling `set` accepts
+  std::string default_text;  // show() of a default ServerConfig, for --help
 };
 
-Setter one_of(std::string ServerConfig::*field, std::initializer_list<const char*> allowed) {
-  std::vector<std::string> choices(allowed.begin(), allowed.end());
-  return [field, choices](ServerConfig& c, const std::string& v) -> std::string {
-    if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
-      std::string list;
-      for (const auto& choice : choices)
-        list += (list.empty() ? "" : "|") + choice;
-      return "one of " + list;
+// The rules of MR_SERVER_OPTIONS' fourth column: what values an option accepts.
+struct Range {  // an integer in [lo, hi]
+  std::uint64_t lo;
+  std::uint64_t hi;
+};
+struct ZeroOrRange {  // 0 (a special meaning, e.g. "automatic") or an integer in [lo, hi]
+  std::uint64_t lo;
+  std::uint64_t hi;
+};
+struct Flag {};       // true/false, yes/no, on/off, 1/0
+struct IpAddress {};  // a numeric IPv4 or IPv6 address
+struct Text {};       // anything
+struct OneOf {        // one of a few words, kept as text
+  std::vector<std::string> choices;
+};
+template <typename Mode>
+struct ModeRule {  // one of a mode's names, stored as the enum
+  std::span<const ModeName<Mode>> names;
+};
+
+Range range(std::uint64_t lo, std::uint64_t hi) {
+  return {lo, hi};
+}
+ZeroOrRange zero_or_range(std::uint64_t lo, std::uint64_t hi) {
+  return {lo, hi};
+}
+Flag flag() {
+  return {};
+}
+IpAddress ip_address() {
+  return {};
+}
+Text text() {
+  return {};
+}
+OneOf one_of(std::initializer_list<const char*> allowed) {
+  return {{allowed.begin(), allowed.end()}};
+}
+template <typename Mode, std::size_t N>
+ModeRule<Mode> mode(const ModeName<Mode> (&names)[N]) {
+  return {names};
+}
+
+// "one of a|b|c".
+template <typename Names, typename NameOf>
+std::string one_of_phrase(const Names& names, NameOf name_of) {
+  std::string list;
+  for (const auto& entry : names) {
+    if (!list.empty()) list += '|';
+    list += name_of(entry);
+  }
+  return "one of " + list;
+}
+
+template <typename T>
+Setter setter(T ServerConfig::*field, Range r) {
+  return integer_option(field, r.lo, r.hi);
+}
+
+Setter setter(std::uint64_t ServerConfig::*field, ZeroOrRange r) {
+  return [field, r](ServerConfig& c, const std::string& v) -> std::string {
+    std::uint64_t parsed = 0;
+    if (!parse_integer(v, 0, r.hi, parsed).empty() || (parsed != 0 && parsed < r.lo)) {
+      return fmt::format("0 or an integer from {} to {}", r.lo, r.hi);
     }
-    c.*field = v;
+    c.*field = parsed;
     return "";
   };
 }
 
-Setter ip_address(std::string ServerConfig::*field) {
+Setter setter(bool ServerConfig::*field, Flag /*rule*/) {
+  return bool_option(field);
+}
+
+Setter setter(std::string ServerConfig::*field, IpAddress /*rule*/) {
   return [field](ServerConfig& c, const std::string& v) -> std::string {
     unsigned char buf[16];
     if (inet_pton(AF_INET, v.c_str(), buf) != 1 && inet_pton(AF_INET6, v.c_str(), buf) != 1) {
@@ -62,108 +126,72 @@ Setter ip_address(std::string ServerConfig::*field) {
   };
 }
 
-// 0 (a special meaning, e.g. "automatic") or an integer in [lo, hi].
-Setter zero_or_range(std::uint64_t ServerConfig::*field, std::uint64_t lo, std::uint64_t hi) {
-  return [field, lo, hi](ServerConfig& c, const std::string& v) -> std::string {
-    std::uint64_t parsed = 0;
-    if (!parse_integer(v, 0, hi, parsed).empty() || (parsed != 0 && parsed < lo)) {
-      return fmt::format("0 or an integer from {} to {}", lo, hi);
-    }
-    c.*field = parsed;
-    return "";
-  };
-}
-
-Setter any_text(std::string ServerConfig::*field) {
+Setter setter(std::string ServerConfig::*field, Text /*rule*/) {
   return [field](ServerConfig& c, const std::string& v) -> std::string {
     c.*field = v;
     return "";
   };
 }
 
-const std::vector<OptionSpec>& option_table() {
-  static const std::vector<OptionSpec> table = {
-      {"bind", "0.0.0.0", "address the echo listener binds to", ip_address(&ServerConfig::bind)},
-      {"port", "9999", "echo port; 0 picks a free port (logged at start)",
-       integer_option(&ServerConfig::port, 0, 65535)},
-      {"workers", "0", "worker threads; 0 = one per CPU this process may use",
-       integer_option(&ServerConfig::workers, 0, 256)},
-      {"backlog", "4096", "listen(2) backlog", integer_option(&ServerConfig::backlog, 1, 1 << 20)},
-      {"max_connections", "100000",
-       "connections held at once; beyond it new ones are accepted and closed",
-       integer_option(&ServerConfig::max_connections, 1, 10'000'000)},
-      {"high_water_mark", "1048576",
-       "bytes of pending output per connection before the server stops reading from it",
-       integer_option(&ServerConfig::high_water_mark, 1024, 1ULL << 30)},
-      {"max_buffered_bytes", "0",
-       "process-wide bound on bytes held for pending output, all connections together; 0 = "
-       "automatic: half the tightest of the cgroup memory limit, RLIMIT_DATA/RLIMIT_AS and "
-       "physical memory",
-       zero_or_range(&ServerConfig::max_buffered_bytes, 65536, 1ULL << 40)},
-      {"tcp_nodelay", "true", "set TCP_NODELAY on echo connections",
-       bool_option(&ServerConfig::tcp_nodelay)},
-      {"socket_send_buffer_bytes", "0",
-       "SO_SNDBUF of echo connections; 0 = the kernel's autotuning (a value turns it off; the "
-       "kernel doubles it)",
-       zero_or_range(&ServerConfig::socket_send_buffer_bytes, 4096, 64ULL << 20)},
-      {"socket_receive_buffer_bytes", "0",
-       "SO_RCVBUF of echo connections; 0 = the kernel's autotuning (a value turns it off; the "
-       "kernel doubles it)",
-       zero_or_range(&ServerConfig::socket_receive_buffer_bytes, 4096, 64ULL << 20)},
-      {"tcp_keepalive", "true",
-       "SO_KEEPALIVE on echo connections, so a vanished peer is found and closed",
-       bool_option(&ServerConfig::tcp_keepalive)},
-      {"tcp_keepidle_s", "60", "seconds of silence before the first keepalive probe",
-       integer_option(&ServerConfig::tcp_keepidle_s, 1, 32767)},
-      {"tcp_keepintvl_s", "10", "seconds between keepalive probes",
-       integer_option(&ServerConfig::tcp_keepintvl_s, 1, 32767)},
-      {"tcp_keepcnt", "6", "unanswered keepalive probes before the connection is dropped",
-       integer_option(&ServerConfig::tcp_keepcnt, 1, 127)},
-      {"tcp_user_timeout_ms", "0",
-       "TCP_USER_TIMEOUT: drop a connection whose sent data stays unacknowledged (or whose peer "
-       "keeps its window closed) this long; 0 = the kernel's default (off)",
-       integer_option(&ServerConfig::tcp_user_timeout_ms, 0, 86'400'000)},
-      {"log_level", "info", "trace|debug|info|warn|error|critical|off",
-       one_of(&ServerConfig::log_level,
-              {"trace", "debug", "info", "warn", "error", "critical", "off"})},
-      {"log_file", "", "also log to this file (empty = stderr only)",
-       any_text(&ServerConfig::log_file)},
-      {"stats_interval_s", "0", "seconds between aggregated stats log lines; 0 = off",
-       integer_option(&ServerConfig::stats_interval_s, 0, 86400)},
-      {"log_format", "text", "text|json (json: one object per line)",
-       one_of(&ServerConfig::log_format, {"text", "json"})},
-      {"log_file_max_bytes", "10485760", "rotate log_file when it reaches this size",
-       integer_option(&ServerConfig::log_file_max_bytes, 4096, 1ULL << 40)},
-      {"log_file_count", "3", "rotated log files kept besides the current one",
-       integer_option(&ServerConfig::log_file_count, 1, 1000)},
-      {"admin_bind", "127.0.0.1", "address of the admin HTTP listener (/healthz, /stats, ...)",
-       ip_address(&ServerConfig::admin_bind)},
-      {"admin_port", "9100", "admin HTTP port; 0 = no admin listener",
-       integer_option(&ServerConfig::admin_port, 0, 65535)},
-      {"accept_mode", "acceptor",
-       "acceptor: one acceptor thread deals connections to the workers; reuseport: each worker "
-       "accepts on its own SO_REUSEPORT socket",
-       one_of(&ServerConfig::accept_mode, {"acceptor", "reuseport"})},
-      {"dispatch", "round_robin", "how the acceptor picks a worker: round_robin|least_connections",
-       one_of(&ServerConfig::dispatch, {"round_robin", "least_connections"})},
-      {"cpu_affinity", "off",
-       "off|auto (auto: pin worker i to the i-th usable CPU, unless there are fewer CPUs than "
-       "workers)",
-       one_of(&ServerConfig::cpu_affinity, {"off", "auto"})},
-      {"idle_timeout_ms", "0", "close a connection idle this long in both directions; 0 = off",
-       integer_option(&ServerConfig::idle_timeout_ms, 0, 86'400'000)},
-      {"shutdown_timeout_ms", "5000",
-       "on SIGTERM, how long workers may flush pending output before closing the rest",
-       integer_option(&ServerConfig::shutdown_timeout_ms, 0, 3'600'000)},
-      {"epoll_events", "256", "events one epoll_wait call of a worker can return",
-       integer_option(&ServerConfig::epoll_events, 1, 65536)},
-      {"read_buffer_bytes", "65536",
-       "a worker's read buffer (shared by its connections): the most one read takes",
-       integer_option(&ServerConfig::read_buffer_bytes, 1024, 64ULL << 20)},
-      {"reads_per_event", "4",
-       "reads per readable event, continuing only while each read fills the read buffer",
-       integer_option(&ServerConfig::reads_per_event, 1, 64)},
+Setter setter(std::string ServerConfig::*field, OneOf rule) {
+  return [field, choices = std::move(rule.choices)](ServerConfig& c,
+                                                    const std::string& v) -> std::string {
+    if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
+      return one_of_phrase(choices, [](const std::string& choice) { return choice; });
+    }
+    c.*field = v;
+    return "";
   };
+}
+
+template <typename Mode>
+Setter setter(Mode ServerConfig::*field, ModeRule<Mode> rule) {
+  return [field, rule](ServerConfig& c, const std::string& v) -> std::string {
+    for (const auto& entry : rule.names) {
+      if (v == entry.name) {
+        c.*field = entry.mode;
+        return "";
+      }
+    }
+    return one_of_phrase(rule.names, [](const ModeName<Mode>& entry) { return entry.name; });
+  };
+}
+
+template <typename Mode, std::size_t N>
+std::string_view name_of(Mode mode, const ModeName<Mode> (&names)[N]) {
+  for (const auto& entry : names) {
+    if (entry.mode == mode) return entry.name;
+  }
+  return "?";
+}
+
+// A field's value as text, in the spelling its setter accepts.
+template <typename T>
+std::string text_of(const T& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return value;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return value ? "true" : "false";
+  } else if constexpr (std::is_enum_v<T>) {
+    return std::string(to_string(value));
+  } else {
+    return std::to_string(value);
+  }
+}
+
+template <typename T, typename Rule>
+OptionSpec make_spec(const char* name, T ServerConfig::*field, Rule rule, const char* help) {
+  OptionSpec spec{name, help, setter(field, std::move(rule)),
+                  [field](const ServerConfig& c) { return text_of(c.*field); }, ""};
+  spec.default_text = spec.show(ServerConfig{});
+  return spec;
+}
+
+const std::vector<OptionSpec>& option_table() {
+#define MR_OPTION_SPEC(type, name, default_value, rule, help) \
+  make_spec(#name, &ServerConfig::name, rule, help),
+  static const std::vector<OptionSpec> table = {MR_SERVER_OPTIONS(MR_OPTION_SPEC)};
+#undef MR_OPTION_SPEC
   return table;
 }
 
@@ -177,7 +205,7 @@ const OptionSpec* find_option(const std::string& name) {
 po::options_description table_description() {
   po::options_description desc("Server options (file key, MR_<NAME> variable, --name flag)");
   for (const auto& spec : option_table()) {
-    desc.add_options()(spec.name, po::value<std::string>()->default_value(spec.default_value),
+    desc.add_options()(spec.name, po::value<std::string>()->default_value(spec.default_text),
                        spec.help);
   }
   return desc;
@@ -228,40 +256,24 @@ std::vector<std::string> option_names() {
   return names;
 }
 
+std::string_view to_string(AcceptMode mode) {
+  return name_of(mode, kAcceptModeNames);
+}
+std::string_view to_string(Dispatch mode) {
+  return name_of(mode, kDispatchNames);
+}
+std::string_view to_string(CpuAffinity mode) {
+  return name_of(mode, kCpuAffinityNames);
+}
+std::string_view to_string(LogFormat mode) {
+  return name_of(mode, kLogFormatNames);
+}
+
 std::map<std::string, std::string> describe(const ServerConfig& c) {
-  return {
-      {"bind", c.bind},
-      {"port", std::to_string(c.port)},
-      {"workers", std::to_string(c.workers)},
-      {"backlog", std::to_string(c.backlog)},
-      {"max_connections", std::to_string(c.max_connections)},
-      {"high_water_mark", std::to_string(c.high_water_mark)},
-      {"max_buffered_bytes", std::to_string(c.max_buffered_bytes)},
-      {"tcp_nodelay", c.tcp_nodelay ? "true" : "false"},
-      {"socket_send_buffer_bytes", std::to_string(c.socket_send_buffer_bytes)},
-      {"socket_receive_buffer_bytes", std::to_string(c.socket_receive_buffer_bytes)},
-      {"tcp_keepalive", c.tcp_keepalive ? "true" : "false"},
-      {"tcp_keepidle_s", std::to_string(c.tcp_keepidle_s)},
-      {"tcp_keepintvl_s", std::to_string(c.tcp_keepintvl_s)},
-      {"tcp_keepcnt", std::to_string(c.tcp_keepcnt)},
-      {"tcp_user_timeout_ms", std::to_string(c.tcp_user_timeout_ms)},
-      {"log_level", c.log_level},
-      {"log_file", c.log_file},
-      {"stats_interval_s", std::to_string(c.stats_interval_s)},
-      {"log_format", c.log_format},
-      {"log_file_max_bytes", std::to_string(c.log_file_max_bytes)},
-      {"log_file_count", std::to_string(c.log_file_count)},
-      {"admin_bind", c.admin_bind},
-      {"admin_port", std::to_string(c.admin_port)},
-      {"accept_mode", c.accept_mode},
-      {"dispatch", c.dispatch},
-      {"cpu_affinity", c.cpu_affinity},
-      {"idle_timeout_ms", std::to_string(c.idle_timeout_ms)},
-      {"shutdown_timeout_ms", std::to_string(c.shutdown_timeout_ms)},
-      {"epoll_events", std::to_string(c.epoll_events)},
-      {"read_buffer_bytes", std::to_string(c.read_buffer_bytes)},
-      {"reads_per_event", std::to_string(c.reads_per_event)},
-  };
+  std::map<std::string, std::string> values;
+  for (const auto& spec : option_table())
+    values.emplace(spec.name, spec.show(c));
+  return values;
 }
 
 std::string help_text() {

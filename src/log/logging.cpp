@@ -45,8 +45,8 @@ class ThreadNameFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
-std::unique_ptr<spdlog::formatter> make_formatter(const std::string& log_format) {
-  if (log_format == "json") return std::make_unique<JsonLogFormatter>();
+std::unique_ptr<spdlog::formatter> make_formatter(LogFormat log_format) {
+  if (log_format == LogFormat::kJson) return std::make_unique<JsonLogFormatter>();
   auto text = std::make_unique<spdlog::pattern_formatter>();
   text->add_flag<ThreadNameFlag>('N').set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [%N] %v");
   return text;

@@ -1,6 +1,7 @@
 #include "multireactor/stats.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 
 #include <fmt/format.h>
@@ -8,48 +9,19 @@
 namespace mr {
 
 WorkerStatsSnapshot& WorkerStatsSnapshot::operator+=(const WorkerStatsSnapshot& other) {
-  connections_active += other.connections_active;
-  connections_accepted += other.connections_accepted;
-  connections_closed += other.connections_closed;
-  bytes_received += other.bytes_received;
-  bytes_sent += other.bytes_sent;
-  reads += other.reads;
-  writes += other.writes;
-  wakeups += other.wakeups;
-  loop_iterations += other.loop_iterations;
-  backpressure_pauses += other.backpressure_pauses;
-  errors += other.errors;
-  idle_timeouts += other.idle_timeouts;
-  pending_output_bytes += other.pending_output_bytes;
-  // A peak is not additive: the total reports the largest of any worker.
-  pending_output_peak_bytes = std::max(pending_output_peak_bytes, other.pending_output_peak_bytes);
-  connections_drained += other.connections_drained;
-  connections_cut += other.connections_cut;
-  buffered_bytes += other.buffered_bytes;
-  overload_pauses += other.overload_pauses;
+  for (const auto& c : kWorkerCounters) {
+    std::uint64_t& mine = this->*c.member;
+    const std::uint64_t theirs = other.*c.member;
+    mine = c.merge == CounterMerge::kMax ? std::max(mine, theirs) : mine + theirs;
+  }
   return *this;
 }
 
 WorkerStatsSnapshot WorkerStats::snapshot() const {
   WorkerStatsSnapshot s;
-  s.connections_active = connections_active.get();
-  s.connections_accepted = connections_accepted.get();
-  s.connections_closed = connections_closed.get();
-  s.bytes_received = bytes_received.get();
-  s.bytes_sent = bytes_sent.get();
-  s.reads = reads.get();
-  s.writes = writes.get();
-  s.wakeups = wakeups.get();
-  s.loop_iterations = loop_iterations.get();
-  s.backpressure_pauses = backpressure_pauses.get();
-  s.errors = errors.get();
-  s.idle_timeouts = idle_timeouts.get();
-  s.pending_output_bytes = pending_output_bytes.get();
-  s.pending_output_peak_bytes = pending_output_peak_bytes.get();
-  s.connections_drained = connections_drained.get();
-  s.connections_cut = connections_cut.get();
-  s.buffered_bytes = buffered_bytes.get();
-  s.overload_pauses = overload_pauses.get();
+#define MR_SNAPSHOT_READ(name, ...) s.name = name.get();
+  MR_WORKER_COUNTERS(MR_SNAPSHOT_READ)
+#undef MR_SNAPSHOT_READ
   return s;
 }
 
@@ -82,6 +54,16 @@ std::string format_stats_line(const WorkerStatsSnapshot& total,
       total.bytes_received, total.bytes_sent, total.reads, total.writes, total.wakeups,
       total.loop_iterations, total.backpressure_pauses, total.errors, total.idle_timeouts,
       per_worker);
+}
+
+std::string format_brief_fields(const WorkerStatsSnapshot& stats) {
+  std::string out;
+  for (const auto& c : kWorkerCounters) {
+    if (c.brief.empty()) continue;
+    fmt::format_to(std::back_inserter(out), "{}{}={}", out.empty() ? "" : " ", c.brief,
+                   stats.*c.member);
+  }
+  return out;
 }
 
 }  // namespace mr

@@ -13,11 +13,9 @@ ReactorOptions reactor_options(const ServerConfig& config) {
   o.port = config.port;
   o.backlog = config.backlog;
   o.workers = config.workers;
-  o.accept_mode =
-      config.accept_mode == "reuseport" ? AcceptMode::kReuseport : AcceptMode::kAcceptor;
-  o.dispatch =
-      config.dispatch == "least_connections" ? Dispatch::kLeastConnections : Dispatch::kRoundRobin;
-  o.pin_workers = config.cpu_affinity == "auto";
+  o.accept_mode = config.accept_mode;
+  o.dispatch = config.dispatch;
+  o.pin_workers = config.cpu_affinity == CpuAffinity::kAuto;
   o.max_connections = config.max_connections;
   o.max_buffered_bytes = config.max_buffered_bytes;
   o.worker.high_water_mark = config.high_water_mark;
