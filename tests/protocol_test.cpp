@@ -56,8 +56,9 @@ class GreeterProtocol {
         continue;
       }
       answer(conn, line);
-      line.clear();
+      // close() ran on_close, which erased this connection's partial line: `line` is gone.
       if (!conn.open()) return;
+      line.clear();
     }
   }
 

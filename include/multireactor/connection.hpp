@@ -9,8 +9,9 @@
 // process hold unbounded memory. The budget is strict for a protocol that sends at most what it
 // received (an echo, a filter); one that sends more is bounded by the high-water mark per
 // connection and should pause_reading() while pending_bytes() is large. shutdown_write() sends
-// a FIN after the kept bytes; close() ends the connection now and drops what is kept. After
-// close(), the handle's other methods do nothing.
+// a FIN after the kept bytes; close() ends the connection now and drops what is kept, and calls
+// the protocol's on_close before it returns (so state that on_close frees is gone once close()
+// returns, even inside on_data). After close(), the handle's other methods do nothing.
 #pragma once
 
 #include <cstddef>
