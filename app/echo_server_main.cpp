@@ -90,6 +90,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   mr::set_thread_log_name("main");
+  if (config.io_backend == mr::IoBackend::kIoUring) {
+    const mr::IoBackendChoice choice =
+        mr::choose_io_backend(config.io_backend, config.io_uring_defer_taskrun);
+    if (!choice.as_requested) {
+      std::fprintf(stderr,
+                   "io_backend = io_uring is not available here: %s (io_backend = auto would "
+                   "use epoll)\n",
+                   choice.reason.c_str());
+      return 2;
+    }
+  }
 
   signal(SIGPIPE, SIG_IGN);
   sigset_t handled;

@@ -8,6 +8,7 @@ MR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest libgmock-dev libbenchmark-dev python3 prometheus procps util-linux
   iproute2 python3-yaml nlohmann-json3-dev strace libcpp-httplib-dev zlib1g-dev nodejs systemd
+  liburing-dev
   libboost-dev libuv1-dev libevent-dev golang-go python3-uvloop)
 
 # Commands whose Debian package is installed only when the command is missing: the machine may

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -53,6 +54,11 @@ bool ChildProcess::spawn(const std::string& path, const std::vector<std::string>
   std::vector<std::string> env_strings;
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     if (std::strncmp(*entry, "MR_", 3) != 0) env_strings.emplace_back(*entry);
+  }
+  // The suite's second run names the I/O backend (tests/CMakeLists.txt); child servers take it
+  // from their environment like any option.
+  if (const char* backend = std::getenv("MULTIREACTOR_TEST_IO_BACKEND"); backend != nullptr) {
+    env_strings.push_back(std::string("MR_IO_BACKEND=") + backend);
   }
   env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> envp;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -398,4 +399,30 @@ TEST(ServerLifecycle, StartThrowsWhenThePortIsTaken) {
 }
 
 }  // namespace
+// The network tests run twice (tests/CMakeLists.txt): with io_backend = auto, which is io_uring
+// where the kernel allows it, and again with MULTIREACTOR_TEST_IO_BACKEND=epoll. This proves each
+// run is on the backend it claims, every worker included.
+TEST(IoBackend, EveryWorkerRunsOnTheBackendTheSuiteAsksFor) {
+  const ServerConfig config = test::loopback_config(2);
+  const IoBackendChoice expected = choose_io_backend(config.io_backend);
+  ASSERT_TRUE(expected.as_requested) << expected.reason;
+  if (config.io_backend == IoBackend::kEpoll) {
+    EXPECT_EQ(expected.backend, IoBackend::kEpoll);
+  }
+  Server server(config);
+  server.start();
+  EXPECT_EQ(server.io_backend(), expected.backend) << server.io_backend_reason();
+  // A worker takes its backend when its thread starts; one echo per worker makes sure it has.
+  std::vector<TestClient> clients = connect_many(server, 2);
+  for (auto& c : clients) {
+    std::string echo;
+    ASSERT_TRUE(c.exchange("which", echo, Deadline(5s))) << c.receive_error();
+  }
+  for (unsigned i = 0; i < server.worker_count(); ++i) {
+    EXPECT_EQ(server.worker(i).backend(), expected.backend) << "worker " << i;
+  }
+  std::printf("io_backend=%s (%s)\n", io_backend_name(server.io_backend()),
+              server.io_backend_reason().c_str());
+}
+
 }  // namespace mr

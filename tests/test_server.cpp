@@ -1,5 +1,8 @@
 #include "test_server.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <spdlog/spdlog.h>
 
 namespace mr::test {
@@ -14,12 +17,23 @@ namespace {
 
 }  // namespace
 
+IoBackend io_backend_under_test() {
+  const char* name = std::getenv("MULTIREACTOR_TEST_IO_BACKEND");
+  if (name == nullptr) return IoBackend::kAuto;
+  for (const auto& [mode, spelling] : kIoBackendNames) {
+    if (spelling == name) return mode;
+  }
+  std::fprintf(stderr, "MULTIREACTOR_TEST_IO_BACKEND=%s: not auto, epoll or io_uring\n", name);
+  std::abort();
+}
+
 ServerConfig loopback_config(unsigned workers) {
   ServerConfig config;
   config.bind = "127.0.0.1";
   config.port = 0;
   config.admin_port = 0;
   config.workers = workers;
+  config.io_backend = io_backend_under_test();
   return config;
 }
 

@@ -1,8 +1,9 @@
 // Test helpers for an in-process mr::Server on the loopback interface.
 //
 // Contract: loopback_config() is a ServerConfig bound to 127.0.0.1 on a free port (port 0) with
-// the admin listener off; the stats helpers read Server::worker_stats(), which is thread-safe,
-// and wait_for_stats() polls it until a condition holds or the deadline passes.
+// the admin listener off and io_backend_under_test(); the stats helpers read
+// Server::worker_stats(), which is thread-safe, and wait_for_stats() polls it until a condition
+// holds or the deadline passes.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,9 @@
 
 namespace mr::test {
 
+// The I/O backend the suite runs on: MULTIREACTOR_TEST_IO_BACKEND (auto|epoll|io_uring), or auto
+// (tests/CMakeLists.txt runs the network tests once as they are and once with epoll).
+IoBackend io_backend_under_test();
 ServerConfig loopback_config(unsigned workers);
 
 WorkerStatsSnapshot total_stats(const Server& server);

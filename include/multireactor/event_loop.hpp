@@ -89,6 +89,13 @@ class EventLoop {
 
   // Runs until stop(); returns on the loop thread.
   void run();
+  // For a loop driven from outside (a worker whose io_uring ring waits on fd()): take_thread()
+  // once on the owning thread, then run_once() whenever fd() is readable (timeout 0: never
+  // blocks), and finish() after stop(), which runs what was posted before it.
+  int fd() const { return epoll_fd_.get(); }
+  void take_thread() { owner_.store(std::this_thread::get_id()); }
+  void run_once(int timeout_ms);
+  void finish();
 
   // Loop thread (or before run()). A handler must be detached before it is destroyed;
   // on_wakeup goes to every attached handler, on_iteration_end to those attached with

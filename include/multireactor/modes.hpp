@@ -13,5 +13,9 @@ namespace mr {
 enum class AcceptMode : std::uint8_t { kAcceptor, kReuseport };
 // How the acceptor picks a worker for a new connection.
 enum class Dispatch : std::uint8_t { kRoundRobin, kLeastConnections };
+// How a worker does its socket I/O: kEpoll (readiness: read and send calls), kIoUring
+// (completions: multishot receives into a provided buffer ring, sends submitted with the wait),
+// or kAuto: io_uring when the kernel gives all the backend needs, else epoll.
+enum class IoBackend : std::uint8_t { kAuto, kEpoll, kIoUring };
 
 }  // namespace mr

@@ -41,6 +41,9 @@ struct ReactorOptions {
   int backlog = 1024;
   unsigned workers = 0;  // 0 = one per usable CPU
   AcceptMode accept_mode = AcceptMode::kAcceptor;
+  // kAuto picks io_uring when choose_io_backend() finds it usable; kIoUring when it is not makes
+  // start() throw. The io_uring tuning is worker.uring.
+  IoBackend io_backend = IoBackend::kAuto;
   Dispatch dispatch = Dispatch::kRoundRobin;
   bool pin_workers = false;  // one CPU each, when the process may use enough of them
   std::uint64_t max_connections = 100000;
@@ -49,6 +52,17 @@ struct ReactorOptions {
   AcceptedSocketOptions accepted_socket;
   ThreadStartHook on_thread_start;
 };
+
+// What `requested` gives on this machine: the backend (kEpoll or kIoUring) and why, e.g. what
+// io_uring lacks here ("io_uring_setup: Function not implemented" under a container runtime's
+// default seccomp profile). as_requested is false only when kIoUring was asked for and cannot run.
+struct IoBackendChoice {
+  IoBackend backend = IoBackend::kEpoll;
+  bool as_requested = true;
+  std::string reason;
+};
+IoBackendChoice choose_io_backend(IoBackend requested, bool defer_taskrun = true);
+const char* io_backend_name(IoBackend backend);
 
 // The protocol-independent part of Reactor<P>.
 class ReactorCore {
@@ -73,6 +87,9 @@ class ReactorCore {
   // Once started: the budget all output buffers share, and where its size came from.
   std::uint64_t buffer_budget_bytes() const;
   const std::string& buffer_budget_source() const { return budget_source_; }
+  // Once started: the backend the workers run on and why it was chosen.
+  IoBackend io_backend() const { return io_backend_.backend; }
+  const std::string& io_backend_reason() const { return io_backend_.reason; }
 
   // Thread-safe.
   std::vector<WorkerStatsSnapshot> worker_stats() const;
@@ -92,6 +109,7 @@ class ReactorCore {
   WorkerFactory make_worker_;
   std::unique_ptr<BufferBudget> budget_;  // outlives the workers (declared before them)
   std::string budget_source_;
+  IoBackendChoice io_backend_;
   std::vector<std::unique_ptr<detail::WorkerCore>> workers_;
   std::unique_ptr<Acceptor> acceptor_;
   std::uint16_t port_ = 0;

@@ -39,13 +39,14 @@ namespace mr {
   X(bytes_sent, kCounter, kSum, "sent_bytes_total", "bytes_out",                               \
     "Bytes written to echo connections.")                                                     \
   X(reads, kCounter, kSum, "reads_total", "reads",                                             \
-    "read calls on echo connections that returned data or end of stream.")                    \
+    "Reads on echo connections that returned data or end of stream (io_uring: receive "       \
+    "completions).")                    \
   X(writes, kCounter, kSum, "writes_total", "writes",                                          \
-    "send calls on echo connections.")                                                        \
+    "Sends on echo connections (io_uring: send completions).")                                                        \
   X(wakeups, kCounter, kSum, "wakeups_total", "wakeups",                                       \
     "Times the worker's eventfd woke its loop (hand-offs and posted tasks).")                 \
   X(loop_iterations, kCounter, kSum, "loop_iterations_total", "loops",                         \
-    "Returns from epoll_wait in the worker's loop.")                                          \
+    "Returns from the worker loop's wait (epoll_wait, or io_uring_enter on io_uring).")                                          \
   X(backpressure_pauses, kCounter, kSum, "backpressure_pauses_total", "pauses",                \
     "Times a connection's pending output reached high_water_mark and reading from it stopped.") \
   X(errors, kCounter, kSum, "errors_total", "errors",                                          \
@@ -64,7 +65,10 @@ namespace mr {
     "Memory held by the worker's output buffers: what counts against max_buffered_bytes.")    \
   X(overload_pauses, kCounter, kSum, "overload_pauses_total", "",                              \
     "Times the process buffer budget paused reading from a connection (its queue was among "  \
-    "the largest past half the budget, or nothing was left to read into).")
+    "the largest past half the budget, or nothing was left to read into).")                       \
+  X(receive_buffer_shortages, kCounter, kSum, "receive_buffer_shortages_total", "",           \
+    "io_uring backend: receives that found the provided buffer ring empty (-ENOBUFS); the "   \
+    "connection waited for a buffer to come back.")
 // clang-format on
 
 // A plain copy of one worker's counters (or of their sum).

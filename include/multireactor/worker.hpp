@@ -127,6 +127,23 @@ class Worker final : public detail::WorkerCore {
     protocol_.on_data(conn, std::span<const char>(scratch_.get(), n));
   }
 
+  // The io_uring backend: one submit-and-wait per batch, then every completion of it.
+  void run_completions() override {
+    while (uring_wait()) {
+      for (const detail::Completion& e : completions_) {
+        if (e.op() != detail::UringOp::kRecv && e.op() != detail::UringOp::kRecvOnce) {
+          uring_completion(e);
+          continue;
+        }
+        State* c = uring_received(e);
+        if (c == nullptr) continue;
+        Connection conn = handle(*c);
+        protocol_.on_data(conn, received_bytes());
+        uring_after_delivery(*c);
+      }
+    }
+  }
+
   void deliver_open(Connection& conn) override { protocol_.on_open(conn); }
   void deliver_drained(Connection& conn) override { protocol_.on_drained(conn); }
   void deliver_close(Connection& conn, CloseReason reason) override {

@@ -297,6 +297,8 @@ void AdminServer::route(Connection& c, const HttpRequest& request) {
         r.process.open_fds += admin_connection.fd >= 0 ? 1 : 0;
     }
     r.buffer_budget_bytes = source_->buffer_budget_bytes();
+    r.io_backend = source_->io_backend();
+    r.io_backend_reason = source_->io_backend_reason();
     r.ready = !source_->shutting_down() &&
               !budget_nearly_spent(aggregate(r.workers).buffered_bytes, r.buffer_budget_bytes);
     r.acceptor = source_->acceptor_stats();

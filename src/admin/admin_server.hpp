@@ -57,6 +57,9 @@ class AdminSource {
   virtual bool shutting_down() const = 0;
   // The process buffer budget (0 = none reported): /readyz is 503 while it is nearly spent.
   virtual std::uint64_t buffer_budget_bytes() const { return 0; }
+  // The workers' I/O backend and why it was chosen ("" = not reported).
+  virtual std::string io_backend() const { return {}; }
+  virtual std::string io_backend_reason() const { return {}; }
   // Runs `task` on worker `index`'s loop thread (a post: thread-safe).
   virtual void post_to_worker(unsigned index, EventLoop::Task task) = 0;
 };

@@ -134,6 +134,11 @@ std::string render_stats_json(const StatsReport& r) {
                  r.process.rss_bytes, r.process.open_fds, r.max_fds, r.process.cpu_user_s,
                  r.process.cpu_system_s, r.process_start_time_s, r.rss_at_start_bytes,
                  memory_per_connection(r), r.buffer_budget_bytes);
+  if (!r.io_backend.empty()) {
+    // escape_label's escapes (backslash, quote, newline) are JSON's too.
+    fmt::format_to(it, "\"io_backend\":\"{}\",\"io_backend_reason\":\"{}\",",
+                   escape_label(r.io_backend), escape_label(r.io_backend_reason));
+  }
   out += "\"acceptor\":{";
   bool first = true;
   for (const auto& f : kAcceptorFields) {
@@ -189,8 +194,10 @@ std::string render_prometheus(const StatsReport& r) {
   fmt::format_to(it, "multireactor_buffer_budget_bytes {}\n", r.buffer_budget_bytes);
   family(out, "multireactor_build_info", Kind::kGauge,
          "Always 1; the labels say which build is running.");
-  fmt::format_to(it, "multireactor_build_info{{version=\"{}\",compiler=\"{}\"}} 1\n",
+  fmt::format_to(it, "multireactor_build_info{{version=\"{}\",compiler=\"{}\"",
                  escape_label(version_string()), escape_label(compiler_name()));
+  if (!r.io_backend.empty()) fmt::format_to(it, ",io_backend=\"{}\"", escape_label(r.io_backend));
+  out += "} 1\n";
 
   family(out, "multireactor_memory_per_connection_bytes", Kind::kGauge,
          "Resident memory gained since start, per open connection.");

@@ -34,6 +34,8 @@ struct StatsReport {
   std::uint64_t max_fds = 0;             // RLIMIT_NOFILE soft limit
   bool ready = false;
   std::uint64_t buffer_budget_bytes = 0;  // max_buffered_bytes in force (0 = not reported)
+  std::string io_backend;                 // "epoll" or "io_uring" ("" = not reported)
+  std::string io_backend_reason;
   std::vector<WorkerStatsSnapshot> workers;
   AcceptorStatsSnapshot acceptor;
   AdminStats admin;

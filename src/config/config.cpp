@@ -262,6 +262,9 @@ std::string_view to_string(AcceptMode mode) {
 std::string_view to_string(Dispatch mode) {
   return name_of(mode, kDispatchNames);
 }
+std::string_view to_string(IoBackend mode) {
+  return name_of(mode, kIoBackendNames);
+}
 std::string_view to_string(CpuAffinity mode) {
   return name_of(mode, kCpuAffinityNames);
 }

@@ -33,6 +33,8 @@ inline constexpr ModeName<AcceptMode> kAcceptModeNames[] = {{AcceptMode::kAccept
                                                             {AcceptMode::kReuseport, "reuseport"}};
 inline constexpr ModeName<Dispatch> kDispatchNames[] = {
     {Dispatch::kRoundRobin, "round_robin"}, {Dispatch::kLeastConnections, "least_connections"}};
+inline constexpr ModeName<IoBackend> kIoBackendNames[] = {
+    {IoBackend::kAuto, "auto"}, {IoBackend::kEpoll, "epoll"}, {IoBackend::kIoUring, "io_uring"}};
 inline constexpr ModeName<CpuAffinity> kCpuAffinityNames[] = {{CpuAffinity::kOff, "off"},
                                                               {CpuAffinity::kAuto, "auto"}};
 inline constexpr ModeName<LogFormat> kLogFormatNames[] = {{LogFormat::kText, "text"},
@@ -113,7 +115,20 @@ inline constexpr ModeName<LogFormat> kLogFormatNames[] = {{LogFormat::kText, "te
   X(std::uint64_t, read_buffer_bytes, 65536, range(1024, 64ULL << 20),                         \
     "a worker's read buffer (shared by its connections): the most one read takes")             \
   X(unsigned, reads_per_event, 4, range(1, 64),                                                \
-    "reads per readable event, continuing only while each read fills the read buffer")
+    "reads per readable event, continuing only while each read fills the read buffer")        \
+  X(IoBackend, io_backend, IoBackend::kAuto, mode(kIoBackendNames),                            \
+    "auto|epoll|io_uring: how workers do socket I/O (auto: io_uring when the kernel and the "  \
+    "seccomp profile allow it, else epoll)")                                                   \
+  X(unsigned, io_uring_buffers, 256, range(2, 32768),                                          \
+    "io_uring: provided receive buffers per worker (rounded up to a power of two), each "      \
+    "min(read_buffer_bytes, 4096) bytes; multishot receives need them all to fit under "       \
+    "high_water_mark")                                                     \
+  X(unsigned, io_uring_batch, 32, range(1, 4096),                                              \
+    "io_uring: most receives one wait collects before returning; 1 = no batching")             \
+  X(unsigned, io_uring_batch_timeout_us, 100, range(1, 1'000'000),                             \
+    "io_uring: the longest a batched wait blocks for its batch (added latency at most)")       \
+  X(bool, io_uring_defer_taskrun, true, flag(),                                                \
+    "io_uring: IORING_SETUP_DEFER_TASKRUN when the kernel has it")
 // clang-format on
 
 struct ServerConfig {
@@ -156,6 +171,7 @@ std::string apply_option(ServerConfig& config, const std::string& name, const st
 // The spelling of a mode value, as the parser accepts it.
 std::string_view to_string(AcceptMode mode);
 std::string_view to_string(Dispatch mode);
+std::string_view to_string(IoBackend mode);
 std::string_view to_string(CpuAffinity mode);
 std::string_view to_string(LogFormat mode);
 

@@ -60,36 +60,43 @@ void EventLoop::detach(Handler& handler) {
 }
 
 void EventLoop::run() {
-  owner_.store(std::this_thread::get_id());
-  while (!stop_requested_.load(std::memory_order_acquire)) {
-    int n = raw::epoll_wait(epoll_fd_.get(), events_.data(), static_cast<int>(events_.size()),
-                            wait_timeout_ms_);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die("epoll_wait");
-    }
-    iterations_.add(1);
-    bool woken = false;
-    for (int i = 0; i < n; ++i) {
-      const epoll_event& ev = events_[static_cast<std::size_t>(i)];
-      const std::uint64_t tag = ev.data.u64 & kTagMask;
-      if (tag != 0) [[likely]] {
-        Handler* handler = handlers_[tag];
-        if (handler != nullptr) handler->on_event(ev.data.u64 >> kTagBits, ev.events);
-      } else if (ev.data.u64 == kWakeData) {
-        woken = true;
-      } else {
-        timers_.fire();
-      }
-    }
-    if (woken) {
-      drain_wake_fd();
-      wakeup_handlers();
-      run_tasks();
-    }
-    for (Handler* handler : after_each_iteration_)
-      handler->on_iteration_end();
+  take_thread();
+  while (!stop_requested_.load(std::memory_order_acquire))
+    run_once(wait_timeout_ms_);
+  finish();
+}
+
+void EventLoop::run_once(int timeout_ms) {
+  int n = raw::epoll_wait(epoll_fd_.get(), events_.data(), static_cast<int>(events_.size()),
+                          timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return;
+    die("epoll_wait");
   }
+  iterations_.add(1);
+  bool woken = false;
+  for (int i = 0; i < n; ++i) {
+    const epoll_event& ev = events_[static_cast<std::size_t>(i)];
+    const std::uint64_t tag = ev.data.u64 & kTagMask;
+    if (tag != 0) [[likely]] {
+      Handler* handler = handlers_[tag];
+      if (handler != nullptr) handler->on_event(ev.data.u64 >> kTagBits, ev.events);
+    } else if (ev.data.u64 == kWakeData) {
+      woken = true;
+    } else {
+      timers_.fire();
+    }
+  }
+  if (woken) {
+    drain_wake_fd();
+    wakeup_handlers();
+    run_tasks();
+  }
+  for (Handler* handler : after_each_iteration_)
+    handler->on_iteration_end();
+}
+
+void EventLoop::finish() {
   // Tasks posted before stop() still run, so nothing handed to this loop is silently dropped.
   drain_wake_fd();
   wakeup_handlers();

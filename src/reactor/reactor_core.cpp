@@ -1,4 +1,7 @@
+#include <unistd.h>
+
 #include <algorithm>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +25,35 @@ std::uint64_t budget_chunk_bytes(std::uint64_t budget, std::uint64_t read_bytes,
 }
 
 }  // namespace
+
+const char* io_backend_name(IoBackend backend) {
+  switch (backend) {
+    case IoBackend::kAuto:
+      return "auto";
+    case IoBackend::kEpoll:
+      return "epoll";
+    case IoBackend::kIoUring:
+      return "io_uring";
+  }
+  return "?";
+}
+
+IoBackendChoice choose_io_backend(IoBackend requested, bool defer_taskrun) {
+  IoBackendChoice choice;
+  if (requested == IoBackend::kEpoll) {
+    choice.reason = "io_backend = epoll";
+    return choice;
+  }
+  std::string why;
+  if (detail::UringRing::probe(defer_taskrun, &why)) {
+    choice.backend = IoBackend::kIoUring;
+    choice.reason = why;
+    return choice;
+  }
+  choice.as_requested = requested != IoBackend::kIoUring;
+  choice.reason = requested == IoBackend::kAuto ? "io_uring unavailable: " + why : why;
+  return choice;
+}
 
 ReactorCore::ReactorCore(ReactorOptions options, WorkerFactory make_worker)
     : options_(std::move(options)), make_worker_(std::move(make_worker)) {
@@ -58,7 +90,15 @@ void ReactorCore::start(const std::function<void(EventLoop&)>& before_threads) {
   spdlog::info("buffer budget {} MiB for all output buffers ({})", budget_->limit() / (1024 * 1024),
                budget_source_);
 
+  io_backend_ = choose_io_backend(options_.io_backend, options_.worker.uring.defer_taskrun);
+  if (!io_backend_.as_requested) {
+    close(listen_fd);
+    throw std::runtime_error("io_backend = io_uring is not available: " + io_backend_.reason);
+  }
+  spdlog::info("io backend {} ({})", io_backend_name(io_backend_.backend), io_backend_.reason);
+
   WorkerOptions worker_options = options_.worker;
+  worker_options.backend = io_backend_.backend;
   worker_options.budget = budget_.get();
   worker_options.budget_chunk_bytes =
       budget_chunk_bytes(budget_->limit(), worker_options.scratch_bytes, options_.workers);

@@ -37,6 +37,7 @@ WorkerCore::WorkerCore(unsigned id, WorkerOptions options)
   incoming_.reserve(256);
   adopting_.reserve(256);
   waiting_for_budget_.reserve(256);
+  if (options_.backend == IoBackend::kIoUring) uring_ = std::make_unique<UringRing>();
   if (idle_wheel_.enabled()) {
     loop_.run_every(milliseconds(idle_wheel_.tick_ms()), [this] { on_idle_tick(); });
   }
@@ -71,6 +72,14 @@ AcceptorStatsSnapshot WorkerCore::listener_stats() const {
 }
 
 void WorkerCore::start(int cpu) {
+  if (uring_ != nullptr) {
+    // Set up here, so the ring's descriptor and memory exist once start() returns.
+    std::string why;
+    if (!uring_->init(options_.uring, &why)) {
+      spdlog::warn("worker {}: io_uring ring not set up ({}); this worker runs on epoll", id_, why);
+      uring_.reset();
+    }
+  }
   thread_ = std::thread([this, cpu] { run_thread(cpu); });
 }
 
@@ -86,6 +95,15 @@ void WorkerCore::run_thread(int cpu) {
       spdlog::warn("worker {}: cannot pin to CPU {}", id_, cpu);
     }
   }
+  if (uring_ != nullptr && start_uring()) {
+    run_completions();
+    loop_.finish();
+    shutting_down_ = true;
+    close_all();
+    uring_finish();
+    return;
+  }
+  uring_.reset();
   loop_.run();
   shutting_down_ = true;
   close_all();
@@ -114,7 +132,8 @@ void WorkerCore::hand_off(std::span<const int> fds) {
 WorkerStatsSnapshot WorkerCore::stats() const {
   WorkerStatsSnapshot s = stats_.snapshot();
   s.wakeups = loop_.wakeups().get();
-  s.loop_iterations = loop_.iterations().get();
+  s.loop_iterations =
+      backend() == IoBackend::kIoUring ? uring_iterations_.get() : loop_.iterations().get();
   return s;
 }
 
@@ -140,7 +159,11 @@ void WorkerCore::adopt(int fd) {
     close_connection(*c, CloseReason::kShutdown);
     return;
   }
-  registration_.add(fd, kReadable, c->key());
+  if (uring_ != nullptr) {
+    uring_arm_receive(*c);
+  } else {
+    registration_.add(fd, kReadable, c->key());
+  }
   if (idle_wheel_.enabled()) idle_wheel_.track(c->key());
   SPDLOG_DEBUG("worker {}: connection fd={} slot={}", id_, fd, c->slot);
   Connection conn = handle(*c);
@@ -154,6 +177,11 @@ std::size_t WorkerCore::read_budget_from_share(ConnectionState& c, std::size_t r
   const std::uint64_t spare = budget_.spare();
   if (spare > slack) return std::min<std::uint64_t>(room, spare - slack);
   if (room == 0) return 0;
+  park_for_budget(c);
+  return 0;
+}
+
+void WorkerCore::park_for_budget(ConnectionState& c) {
   // Nothing left to read into: park the connection until the budget has room again.
   c.waiting_for_budget = true;
   c.reading_paused = true;
@@ -161,7 +189,6 @@ std::size_t WorkerCore::read_budget_from_share(ConnectionState& c, std::size_t r
   set_interest(c, c.pending.empty() ? 0 : kWritable);
   waiting_for_budget_.push_back(c.key());
   arm_budget_timer();
-  return 0;
 }
 
 void WorkerCore::arm_budget_timer() {
@@ -234,7 +261,7 @@ void WorkerCore::on_read_end(ConnectionState& c, ssize_t n) {
   if (n == 0) {
     stats_.reads.add(1);
     c.peer_closed_write = true;
-    if (c.pending.empty()) {
+    if (output_idle(c)) {
       close_connection(c, CloseReason::kPeerClosed);
     } else {
       set_interest(c, kWritable);
@@ -245,7 +272,7 @@ void WorkerCore::on_read_end(ConnectionState& c, ssize_t n) {
   close_connection(c, CloseReason::kError);
 }
 
-void WorkerCore::send(ConnectionState& c, const char* bytes, std::size_t n) {
+void WorkerCore::send_now(ConnectionState& c, const char* bytes, std::size_t n) {
   std::size_t sent = 0;
   if (c.pending.empty()) {
     ssize_t w = raw::send(c.fd, bytes, n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -262,9 +289,12 @@ void WorkerCore::send(ConnectionState& c, const char* bytes, std::size_t n) {
     if (sent == n) return;
   }
   // The remainder waits for EPOLLOUT, after whatever was already pending.
-  const std::size_t rest = n - sent;
+  queue_output(c, bytes + sent, n - sent);
+}
+
+void WorkerCore::queue_output(ConnectionState& c, const char* bytes, std::size_t rest) {
   const std::size_t capacity_before = c.pending.capacity();
-  c.pending.append(bytes + sent, rest);
+  c.pending.append(bytes, rest);
   charge_growth(capacity_before, c);
   update_pressure();
   stats_.pending_output_bytes.add(rest);
@@ -297,7 +327,10 @@ void WorkerCore::on_writable(ConnectionState& c) {
     close_connection(c, CloseReason::kError);
     return;
   }
-  const auto sent = static_cast<std::size_t>(w);
+  after_pending_sent(c, static_cast<std::size_t>(w));
+}
+
+void WorkerCore::after_pending_sent(ConnectionState& c, std::size_t sent) {
   c.pending.consume(sent);
   c.last_active_tick = idle_wheel_.now();
   stats_.bytes_sent.add(sent);
@@ -306,12 +339,10 @@ void WorkerCore::on_writable(ConnectionState& c) {
     refund_buffer(c);
     c.reading_paused = c.waiting_for_budget;
     c.overload_paused = false;
-    if (c.write_shut) ::shutdown(c.fd, SHUT_WR);
-    if (c.peer_closed_write) {
-      close_connection(c, CloseReason::kPeerClosed);
-    } else if (c.ending) {
-      end_gracefully(c);
+    if (c.peer_closed_write || c.ending) {
+      after_output_idle(c);
     } else {
+      if (c.write_shut) ::shutdown(c.fd, SHUT_WR);
       set_interest(c, c.waiting_for_budget ? 0 : readable(c));
       Connection conn = handle(c);
       deliver_drained(conn);
@@ -326,10 +357,19 @@ void WorkerCore::on_writable(ConnectionState& c) {
   }
 }
 
+void WorkerCore::after_output_idle(ConnectionState& c) {
+  if (c.write_shut) ::shutdown(c.fd, SHUT_WR);
+  if (c.peer_closed_write) {
+    close_connection(c, CloseReason::kPeerClosed);
+  } else if (c.ending) {
+    end_gracefully(c);
+  }
+}
+
 void WorkerCore::shutdown_write(ConnectionState& c) {
   if (c.write_shut) return;
   c.write_shut = true;
-  if (c.pending.empty()) ::shutdown(c.fd, SHUT_WR);  // else once the last pending byte is sent
+  if (output_idle(c)) ::shutdown(c.fd, SHUT_WR);  // else once the last pending byte is sent
 }
 
 void WorkerCore::pause_reading(ConnectionState& c) {
@@ -359,6 +399,10 @@ void WorkerCore::end_gracefully(ConnectionState& c) {
 void WorkerCore::set_interest(ConnectionState& c, std::uint32_t interest) {
   if (c.interest == interest) return;
   c.interest = interest;
+  if (uring_ != nullptr) {
+    uring_interest(c, interest);
+    return;
+  }
   registration_.modify(c.fd, interest, c.key());
 }
 
@@ -372,8 +416,12 @@ void WorkerCore::close_connection(ConnectionState& c, CloseReason reason) {
                c.pending.size(), static_cast<int>(reason));
   stats_.pending_output_bytes.sub(c.pending.size());
   refund_buffer(c);
-  // close() also removes the descriptor from this loop's epoll set (it is never duplicated).
-  close(c.fd);
+  if (uring_ != nullptr) {
+    uring_release(c);
+  } else {
+    // close() also removes the descriptor from this loop's epoll set (it is never duplicated).
+    close(c.fd);
+  }
   // Closed before the protocol hears of it, so the handle's methods do nothing from here on.
   c.fd = -1;
   Connection conn = handle(c);
@@ -438,7 +486,7 @@ void WorkerCore::start_drain(std::uint64_t timeout_ms) {
   }
   connections_.for_each_open([this](ConnectionState& c) {
     c.ending = true;
-    if (!c.pending.empty()) {
+    if (!output_idle(c)) {
       set_interest(c, kWritable);  // stop reading; end once the last pending byte is sent
       return;
     }

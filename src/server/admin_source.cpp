@@ -14,6 +14,8 @@ class ServerSource final : public AdminSource {
   AcceptorStatsSnapshot acceptor_stats() const override { return server_.acceptor_stats(); }
   bool shutting_down() const override { return server_.shutting_down(); }
   std::uint64_t buffer_budget_bytes() const override { return server_.buffer_budget_bytes(); }
+  std::string io_backend() const override { return io_backend_name(server_.io_backend()); }
+  std::string io_backend_reason() const override { return server_.io_backend_reason(); }
   void post_to_worker(unsigned index, EventLoop::Task task) override {
     server_.worker(index).loop().post(std::move(task));
   }

@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include <algorithm>
+
 #include "admin/admin_server.hpp"
 #include "log/logging.hpp"
 #include "multireactor/socket.hpp"
@@ -23,6 +25,13 @@ ReactorOptions reactor_options(const ServerConfig& config) {
   o.worker.max_events = static_cast<int>(config.epoll_events);
   o.worker.scratch_bytes = config.read_buffer_bytes;
   o.worker.reads_per_event = config.reads_per_event;
+  o.io_backend = config.io_backend;
+  o.worker.uring.buffers = config.io_uring_buffers;
+  o.worker.uring.buffer_bytes =
+      static_cast<unsigned>(std::min<std::uint64_t>(config.read_buffer_bytes, 4096));
+  o.worker.uring.batch = config.io_uring_batch;
+  o.worker.uring.batch_timeout_us = config.io_uring_batch_timeout_us;
+  o.worker.uring.defer_taskrun = config.io_uring_defer_taskrun;
   AcceptedSocketOptions& s = o.accepted_socket;
   s.tcp_nodelay = config.tcp_nodelay;
   s.send_buffer_bytes = static_cast<int>(config.socket_send_buffer_bytes);

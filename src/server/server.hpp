@@ -47,6 +47,8 @@ class Server {
   const ServerConfig& config() const { return config_; }
   std::uint64_t buffer_budget_bytes() const { return reactor_.buffer_budget_bytes(); }
   const std::string& buffer_budget_source() const { return reactor_.buffer_budget_source(); }
+  IoBackend io_backend() const { return reactor_.io_backend(); }
+  const std::string& io_backend_reason() const { return reactor_.io_backend_reason(); }
 
   // Thread-safe.
   std::vector<WorkerStatsSnapshot> worker_stats() const { return reactor_.worker_stats(); }

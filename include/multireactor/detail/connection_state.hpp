@@ -22,7 +22,7 @@ struct ConnectionState {
   std::uint32_t generation = 0;
   std::uint32_t interest = 0;          // the epoll events currently registered
   std::uint32_t last_active_tick = 0;  // IdleWheel tick of the last byte moved either way
-  // One byte of flags keeps a connection at 48 bytes.
+  // Two bytes of flags keep a connection at 48 bytes (they fill what would be padding).
   bool reading_paused : 1 = false;      // EPOLLIN dropped: high-water mark or overload pause
   bool overload_paused : 1 = false;     // paused by the process budget: resumes once drained
   bool waiting_for_budget : 1 = false;  // no budget left to read into: parked, EPOLLIN dropped
@@ -30,7 +30,15 @@ struct ConnectionState {
   bool ending : 1 = false;              // shutdown drain: no more reading; flush, then end
   bool protocol_paused : 1 = false;     // the protocol called pause_reading()
   bool write_shut : 1 = false;          // the protocol called shutdown_write(): FIN once drained
-  OutputBuffer pending;                 // bytes the kernel did not take yet
+  // The io_uring backend's view of the connection's operations in the kernel.
+  bool recv_live : 1 = false;        // a multishot receive is armed (its last completion not seen)
+  bool recv_cancelling : 1 = false;  // ... and a cancel for it was submitted
+  bool recv_multishot : 1 = false;   // ... and it is a multishot one
+  bool recv_starved : 1 = false;     // the buffer ring ran dry: waits for a buffer to come back
+  bool send_in_flight : 1 = false;   // a send was prepared; its completion is not seen yet
+  bool flush_queued : 1 = false;     // on the worker's list of sends to prepare from `pending`
+  bool pollout_armed : 1 = false;    // the socket was full: a POLLOUT poll waits for room
+  OutputBuffer pending;              // bytes the kernel did not take yet
 
   std::uint64_t key() const { return (std::uint64_t{generation} << 32) | slot; }
   bool open() const { return fd >= 0; }

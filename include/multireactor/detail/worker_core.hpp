@@ -25,7 +25,9 @@
 #include "multireactor/detail/connection_table.hpp"
 #include "multireactor/detail/idle_wheel.hpp"
 #include "multireactor/detail/listener.hpp"
+#include "multireactor/detail/uring_ring.hpp"
 #include "multireactor/event_loop.hpp"
+#include "multireactor/modes.hpp"
 #include "multireactor/socket.hpp"
 #include "multireactor/stats.hpp"
 
@@ -45,6 +47,10 @@ struct WorkerOptions {
   BufferBudget* budget = nullptr;
   std::uint64_t budget_chunk_bytes = 256 * 1024;
   ThreadStartHook on_thread_start;  // e.g. to name the thread in logs
+  // kEpoll or kIoUring (the reactor resolves kAuto). A worker whose ring cannot be set up on its
+  // thread logs why and runs on epoll.
+  IoBackend backend = IoBackend::kEpoll;
+  detail::UringParams uring;
 };
 
 namespace detail {
@@ -80,9 +86,17 @@ class WorkerCore : protected EventLoop::Handler {
   // Thread-safe: the worker's own listener's counters (reuseport mode; zero otherwise).
   AcceptorStatsSnapshot listener_stats() const;
   bool drained() const { return drained_.load(std::memory_order_acquire); }
+  // Thread-safe: the backend the worker's loop runs on (kIoUring only once its ring is set up).
+  IoBackend backend() const { return backend_.load(std::memory_order_acquire); }
 
   // What the Connection handle calls (worker thread).
-  void send(ConnectionState& c, const char* bytes, std::size_t n);
+  void send(ConnectionState& c, const char* bytes, std::size_t n) {
+    if (uring_ != nullptr) {
+      uring_send(c, bytes, n);
+      return;
+    }
+    send_now(c, bytes, n);
+  }
   void shutdown_write(ConnectionState& c);
   void close_by_protocol(ConnectionState& c) {
     close_connection(c, CloseReason::kClosedByProtocol);
@@ -101,6 +115,8 @@ class WorkerCore : protected EventLoop::Handler {
   virtual void deliver_open(Connection& conn) = 0;
   virtual void deliver_drained(Connection& conn) = 0;
   virtual void deliver_close(Connection& conn, CloseReason reason) = 0;
+  // The io_uring backend's loop (Worker<Protocol> runs it with the protocol's on_data inlined).
+  virtual void run_completions() = 0;
 
   // The most the next read may take: the scratch, or less when pending output nears the mark or
   // the budget share cannot cover it (then the connection may be parked: returns 0).
@@ -123,6 +139,19 @@ class WorkerCore : protected EventLoop::Handler {
   void on_writable(ConnectionState& c);
   void close_connection(ConnectionState& c, CloseReason reason);
 
+  // The io_uring backend's steps, in the order run_completions() takes them: uring_wait()
+  // prepares the queued sends, submits and waits for the next batch in completions_ (false once
+  // the loop should end); each receive goes through uring_received(), which returns the
+  // connection whose protocol gets received_bytes() (or null when there is nothing to deliver),
+  // and uring_after_delivery(); every other completion through uring_completion().
+  bool uring_wait();
+  ConnectionState* uring_received(const Completion& e);
+  std::span<const char> received_bytes() const {
+    return {uring_->buffer(current_buffer_), current_length_};
+  }
+  void uring_after_delivery(ConnectionState& c);
+  void uring_completion(const Completion& e);
+
   const unsigned id_;
   const WorkerOptions options_;
   EventLoop loop_;
@@ -131,6 +160,8 @@ class WorkerCore : protected EventLoop::Handler {
   std::unique_ptr<char[]> scratch_;
   IdleWheel idle_wheel_;
   WorkerStats stats_;
+  std::unique_ptr<UringRing> uring_;  // the io_uring backend's ring; null on epoll
+  std::vector<Completion> completions_;
 
  private:
   static constexpr std::uint64_t kBudgetRetryMs = 10;
@@ -140,6 +171,7 @@ class WorkerCore : protected EventLoop::Handler {
   void on_wakeup() override;
   void adopt(int fd);
   std::size_t read_budget_from_share(ConnectionState& c, std::size_t room);
+  void park_for_budget(ConnectionState& c);
   void charge_growth(std::size_t capacity_before, const ConnectionState& c);
   void refund_buffer(ConnectionState& c);
   void update_pressure();
@@ -155,6 +187,30 @@ class WorkerCore : protected EventLoop::Handler {
   void finish_drain_if_done();
   void accept_connections();
   void run_thread(int cpu);
+  bool start_uring();
+  void send_now(ConnectionState& c, const char* bytes, std::size_t n);
+  // Keeps bytes the kernel did not take: the queue, and the pauses at the mark and the budget.
+  void queue_output(ConnectionState& c, const char* bytes, std::size_t n);
+  // After `sent` bytes of `pending` went out (either backend).
+  void after_pending_sent(ConnectionState& c, std::size_t sent);
+  // Output is idle: nothing pending and (io_uring) no send waiting for its completion.
+  static bool output_idle(const ConnectionState& c) {
+    return c.pending.empty() && !c.send_in_flight;
+  }
+  // What a connection owes once its output went idle: the FIN it asked for, the close after the
+  // peer's, the end of a drain.
+  void after_output_idle(ConnectionState& c);
+  void uring_send(ConnectionState& c, const char* bytes, std::size_t n);
+  void uring_interest(ConnectionState& c, std::uint32_t interest);
+  void uring_arm_receive(ConnectionState& c);
+  bool multishot_allowed(ConnectionState& c);
+  void uring_queue_flush(ConnectionState& c);
+  void uring_flush();
+  void uring_rearm_starved();
+  void uring_release(ConnectionState& c);
+  void uring_send_done(const Completion& e);
+  void uring_buffer_send_done(const Completion& e);
+  void uring_finish();
 
   BufferBudget own_budget_;  // used when options.budget is null (unbounded in practice)
   BudgetShare budget_;
@@ -174,6 +230,30 @@ class WorkerCore : protected EventLoop::Handler {
   bool shutting_down_ = false;  // closes from here on count as drained or cut
   std::atomic<bool> drained_{false};
   std::thread thread_;
+
+  // The io_uring backend (loop thread only). A buffer a receive filled stays with the send that
+  // echoes it until that send's completion; held_ tells which connection and which bytes.
+  struct HeldBuffer {
+    std::uint64_t key = 0;
+    std::uint32_t offset = 0;
+    std::uint32_t length = 0;
+  };
+  std::vector<HeldBuffer> held_;  // by buffer id
+  std::uint16_t current_buffer_ = 0;
+  std::uint32_t current_length_ = 0;
+  bool delivering_ = false;     // received_bytes() is valid
+  bool current_held_ = false;   // a send took the buffer being delivered
+  unsigned receivers_ = 0;      // connections that received in the last batch
+  std::size_t ring_bytes_ = 0;  // all the receive buffers together
+  // A bounded receive may queue up to one buffer plus growth slack; the budget share covers
+  // that for every one armed, since they complete together (an epoll read is checked alone).
+  std::size_t once_reserve_ = 0;
+  std::size_t once_reserved_ = 0;
+  std::vector<std::uint64_t> flush_list_;  // keys whose pending output is sent at the next wait
+  std::vector<std::uint64_t> starved_;     // keys whose receive found no buffer
+  std::vector<int> closing_fds_;           // closed after the next submit (see uring_release)
+  RelaxedCounter uring_iterations_;
+  std::atomic<IoBackend> backend_{IoBackend::kEpoll};
 
   std::mutex incoming_mutex_;
   std::vector<int> incoming_;  // guarded by incoming_mutex_

@@ -1,0 +1,118 @@
+// One io_uring ring of one worker, with its provided buffer ring: the io_uring backend's kernel
+// interface, kept out of the templates (and of liburing's header) so a consumer of the installed
+// headers needs neither.
+//
+// Contract: init() may run on any thread, enable() on the thread that will submit (the ring is
+// SINGLE_ISSUER, and with DEFER_TASKRUN completions are only produced while that thread waits in
+// submit_and_wait()).
+// prep_*() queue operations for the next submit; a full submission queue is submitted early,
+// which is harmless because every send is MSG_DONTWAIT: the kernel runs it (or fails it with
+// EAGAIN) inside the submit, so its memory is no longer read once the submit returns, and its
+// completion is already posted. Buffers handed out by receive completions belong to the caller
+// until recycle(); recycled buffers return to the kernel at the next submit. Everything is used
+// on one thread. Without liburing at build time, probe() says so and init() fails.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mr::detail {
+
+// What a completion was for: the low 4 bits of its user data (the rest is a connection key, or
+// a buffer id for a send from a received buffer).
+enum class UringOp : std::uint8_t {
+  kRecv = 1,  // multishot
+  kRecvOnce,  // one bounded receive
+  kSendBuffer,
+  kSendPending,
+  kPollOut,
+  kLoopPoll,
+  kCancel
+};
+
+inline std::uint64_t uring_data(UringOp op, std::uint64_t key) {
+  return (key << 4) | static_cast<std::uint64_t>(op);
+}
+
+struct Completion {
+  std::uint64_t user_data;
+  std::int32_t res;
+  std::uint32_t flags;
+
+  UringOp op() const { return static_cast<UringOp>(user_data & 0xF); }
+  std::uint64_t key() const { return user_data >> 4; }
+  bool more() const { return (flags & kMore) != 0; }
+  bool has_buffer() const { return (flags & kBuffer) != 0; }
+  std::uint16_t buffer() const { return static_cast<std::uint16_t>(flags >> kBufferShift); }
+
+  // IORING_CQE_F_BUFFER, IORING_CQE_F_MORE and IORING_CQE_BUFFER_SHIFT (kernel ABI).
+  static constexpr std::uint32_t kBuffer = 1U << 0;
+  static constexpr std::uint32_t kMore = 1U << 1;
+  static constexpr unsigned kBufferShift = 16;
+};
+
+struct UringParams {
+  unsigned buffers = 256;           // provided receive buffers (rounded up to a power of two)
+  unsigned buffer_bytes = 4096;     // bytes of each
+  unsigned batch = 32;              // most receive completions one wait asks for; 1 = no batching
+  unsigned batch_timeout_us = 100;  // the longest a batched wait blocks for its batch
+  bool defer_taskrun = true;        // IORING_SETUP_DEFER_TASKRUN when the kernel has it
+};
+
+class UringRing {
+ public:
+  UringRing();
+  ~UringRing();
+  UringRing(const UringRing&) = delete;
+  UringRing& operator=(const UringRing&) = delete;
+
+  // Can this kernel (and this process's seccomp filter) run the backend? Sets `why` to what is
+  // missing, or to the setup flags the backend would use.
+  static bool probe(bool defer_taskrun, std::string* why);
+
+  // init() creates the ring disabled, on any thread; enable() is then called on the thread that
+  // will submit (the ring is SINGLE_ISSUER).
+  bool init(const UringParams& params, std::string* why);
+  bool enable(std::string* why);
+  // The setup flags in use, for the log.
+  const std::string& setup() const { return setup_; }
+
+  // A receive into a provided buffer: multishot (armed until it ends or is cancelled), or one
+  // receive of at most max_bytes (0 = a whole buffer).
+  void prep_recv(int fd, bool multishot, std::uint32_t max_bytes, std::uint64_t data);
+  void prep_send(int fd, const char* bytes, std::size_t n, std::uint64_t data);
+  void prep_poll(int fd, unsigned events, std::uint64_t data);
+  void prep_cancel(std::uint64_t target);
+  void recycle(std::uint16_t buffer);
+
+  // Sends and cancels prepared since the last submit: each one's completion is posted within the
+  // submit itself.
+  unsigned prepared_inline() const { return inline_ops_; }
+  // Submits what was prepared and the recycled buffers, then waits until `wait_nr` completions
+  // are ready, for at most timeout_us (0 = no limit), and appends every ready completion to
+  // `out`. Returns false (errno set) when the ring itself fails; a timeout or a signal is a
+  // normal return.
+  bool submit_and_wait(unsigned wait_nr, unsigned timeout_us, std::vector<Completion>& out);
+  void submit();
+
+  char* buffer(std::uint16_t id) const { return base_ + (std::size_t{id} * buffer_bytes_); }
+  unsigned buffer_bytes() const { return buffer_bytes_; }
+  unsigned buffer_count() const { return count_; }
+  // Buffers the kernel may fill once the next submit gives back the recycled ones.
+  unsigned buffers_free() const { return count_ - out_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  char* base_ = nullptr;
+  unsigned buffer_bytes_ = 0;
+  unsigned count_ = 0;
+  unsigned out_ = 0;         // buffers handed out by completions and not yet given back
+  unsigned inline_ops_ = 0;  // sends and cancels prepared: each completes within the submit
+  std::string setup_;
+};
+
+}  // namespace mr::detail

@@ -1,0 +1,385 @@
+// The io_uring backend of WorkerCore: everything the worker does differently when its socket
+// I/O goes through a ring instead of epoll (see worker.hpp for the shape of a message's trip).
+//
+// Why the rules below: a send is prepared when the protocol calls send() but reaches the kernel
+// only at the next submit, so (1) a descriptor is closed only after that submit, or a number
+// reused by a new connection would get the old connection's send; (2) one send per connection
+// is in flight at a time, with whatever comes meanwhile queued behind it in `pending`, or bytes
+// could reorder; (3) a send from `pending` is prepared only just before the submit, because
+// appending to `pending` may move its memory. Every send is MSG_DONTWAIT, so the kernel is done
+// with its memory when the submit returns; a full socket answers EAGAIN and the connection polls
+// for POLLOUT. A receive buffer stays with the send that echoes it until that send completes.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "multireactor/detail/worker_core.hpp"
+
+namespace mr::detail {
+namespace {
+// The user data of the receive a connection has armed (what a cancel names).
+std::uint64_t receive_data(const ConnectionState& c) {
+  return uring_data(c.recv_multishot ? UringOp::kRecv : UringOp::kRecvOnce, c.key());
+}
+}  // namespace
+
+bool WorkerCore::start_uring() {
+  std::string why;
+  if (!uring_->enable(&why)) {
+    spdlog::warn("worker {}: io_uring ring not enabled ({}); this worker runs on epoll", id_, why);
+    return false;
+  }
+  loop_.take_thread();
+  held_.assign(uring_->buffer_count(), HeldBuffer{});
+  ring_bytes_ = std::size_t{uring_->buffer_count()} * uring_->buffer_bytes();
+  once_reserve_ = uring_->buffer_bytes() + OutputBuffer::kMaxGrowthSlackBytes;
+  completions_.reserve(4096);
+  flush_list_.reserve(256);
+  starved_.reserve(256);
+  closing_fds_.reserve(256);
+  // The loop's own descriptors (eventfd, timers, a reuseport listener) stay on its epoll set,
+  // which the ring watches as one more descriptor.
+  uring_->prep_poll(loop_.fd(), POLLIN, uring_data(UringOp::kLoopPoll, 0));
+  backend_.store(IoBackend::kIoUring, std::memory_order_release);
+  SPDLOG_DEBUG("worker {}: io_uring ring with {}", id_, uring_->setup());
+  return true;
+}
+
+bool WorkerCore::uring_wait() {
+  if (loop_.stopping()) return false;
+  uring_flush();
+  uring_rearm_starved();
+  // The sends just prepared complete within the submit. Batching waits, beyond those, for as
+  // many receives as the last batch brought (those connections are likely to send again), up to
+  // `batch`; a send's completion may call for more work (a partial send, bytes queued behind
+  // it), so such a wait is always bounded by the timeout. With nothing prepared and one receive
+  // awaited it blocks, so a lone idle connection costs no wake-ups; a lone ping-pong connection
+  // gets its next message within the same wait as its send's completion.
+  if (!closing_fds_.empty()) {
+    // The closes cannot wait for the wait: the peer's FIN would. Submitting first runs every
+    // operation that still names these descriptors, and the cancels that release them.
+    uring_->submit();
+    for (const int fd : closing_fds_)
+      close(fd);
+    closing_fds_.clear();
+  }
+  const unsigned sends = uring_->prepared_inline();
+  unsigned wait_nr = 1;
+  unsigned timeout_us = 0;
+  if (options_.uring.batch <= 1) {
+    wait_nr = sends > 0 ? sends : 1;  // no batching: every completion is handled at once
+  } else if (sends > 0 || receivers_ > 1) {
+    wait_nr = sends + std::clamp(receivers_, 1U, options_.uring.batch);
+    timeout_us = options_.uring.batch_timeout_us;
+  }
+  completions_.clear();
+  receivers_ = 0;
+  const bool ok = uring_->submit_and_wait(wait_nr, timeout_us, completions_);
+  if (!ok) {
+    std::fprintf(stderr, "multireactor: io_uring_enter: %s\n", std::strerror(errno));
+    std::abort();  // as for a failing epoll_wait: the loop cannot go on
+  }
+  uring_iterations_.add(1);
+  return true;
+}
+
+ConnectionState* WorkerCore::uring_received(const Completion& e) {
+  if (e.op() == UringOp::kRecvOnce) once_reserved_ -= once_reserve_;
+  ConnectionState* c = connections_.find(e.key());
+  if (c == nullptr) {
+    // The connection closed while its receive was ending: the buffer still goes back.
+    if (e.has_buffer()) uring_->recycle(e.buffer());
+    return nullptr;
+  }
+  if (!e.more()) {
+    c->recv_live = false;
+    c->recv_cancelling = false;
+  }
+  if (e.res > 0) {
+    if (c->ending) {
+      // Draining: no more reading (epoll would have left these bytes unread and dropped them).
+      uring_->recycle(e.buffer());
+      return nullptr;
+    }
+    stats_.reads.add(1);
+    stats_.bytes_received.add(static_cast<std::uint64_t>(e.res));
+    c->last_active_tick = idle_wheel_.now();
+    ++receivers_;
+    current_buffer_ = e.buffer();
+    current_length_ = static_cast<std::uint32_t>(e.res);
+    current_held_ = false;
+    delivering_ = true;
+    return c;
+  }
+  if (e.has_buffer()) uring_->recycle(e.buffer());
+  if (e.res == 0) {
+    on_read_end(*c, 0);
+    return nullptr;
+  }
+  if (e.res == -ENOBUFS) {
+    // Every buffer is out: wait for one to come back instead of re-arming at once, which would
+    // only fail again (a busy spin). The bytes stay in the socket meanwhile.
+    stats_.receive_buffer_shortages.add(1);
+    c->recv_starved = true;
+    starved_.push_back(c->key());
+    return nullptr;
+  }
+  if (e.res == -ECANCELED || e.res == -EAGAIN || e.res == -EINTR) {
+    if (!c->recv_live && (c->interest & kReadable) != 0) uring_arm_receive(*c);
+    return nullptr;
+  }
+  errno = -e.res;
+  on_read_end(*c, -1);
+  return nullptr;
+}
+
+void WorkerCore::uring_after_delivery(ConnectionState& c) {
+  delivering_ = false;
+  if (!current_held_) uring_->recycle(current_buffer_);
+  if (!c.open()) return;
+  // The kernel read before asking us, so the budget is checked after the fact: when it is spent
+  // this parks the connection (its receive is cancelled) as the epoll backend's read would.
+  (void)read_budget(c);
+  if (!c.open()) return;
+  if (c.recv_live) {
+    if (c.recv_multishot && !c.recv_cancelling && !multishot_allowed(c)) {
+      c.recv_cancelling = true;  // re-armed bounded once it has ended
+      uring_->prep_cancel(uring_data(UringOp::kRecv, c.key()));
+    }
+  } else if (!c.recv_starved && (c.interest & kReadable) != 0) {
+    uring_arm_receive(c);
+  }
+}
+
+void WorkerCore::uring_completion(const Completion& e) {
+  switch (e.op()) {
+    case UringOp::kSendBuffer:
+      uring_buffer_send_done(e);
+      return;
+    case UringOp::kSendPending:
+      uring_send_done(e);
+      return;
+    case UringOp::kPollOut: {
+      ConnectionState* c = connections_.find(e.key());
+      if (c == nullptr) return;
+      c->pollout_armed = false;
+      if (e.res != -ECANCELED) uring_queue_flush(*c);  // room, or an error the send will report
+      return;
+    }
+    case UringOp::kLoopPoll:
+      loop_.run_once(0);
+      uring_->prep_poll(loop_.fd(), POLLIN, uring_data(UringOp::kLoopPoll, 0));
+      return;
+    case UringOp::kRecv:
+    case UringOp::kRecvOnce:
+    case UringOp::kCancel:
+      return;
+  }
+}
+
+void WorkerCore::uring_send(ConnectionState& c, const char* bytes, std::size_t n) {
+  if (n == 0) return;
+  const auto at = reinterpret_cast<std::uintptr_t>(bytes);
+  const auto buffer = reinterpret_cast<std::uintptr_t>(uring_->buffer(current_buffer_));
+  if (delivering_ && !current_held_ && !c.send_in_flight && c.pending.empty() && at >= buffer &&
+      at + n <= buffer + current_length_) {
+    // Bytes of the buffer being delivered: sent from it, no copy (the echo's path).
+    current_held_ = true;
+    held_[current_buffer_] =
+        HeldBuffer{c.key(), static_cast<std::uint32_t>(at - buffer), static_cast<std::uint32_t>(n)};
+    c.send_in_flight = true;
+    uring_->prep_send(c.fd, bytes, n, uring_data(UringOp::kSendBuffer, current_buffer_));
+    return;
+  }
+  queue_output(c, bytes, n);
+  // From now on receives are bounded (see uring_arm_receive): the multishot one ends.
+  if (c.recv_live && c.recv_multishot && !c.recv_cancelling) {
+    c.recv_cancelling = true;
+    uring_->prep_cancel(receive_data(c));
+  }
+  uring_queue_flush(c);
+}
+
+void WorkerCore::uring_interest(ConnectionState& c, std::uint32_t interest) {
+  // Writability needs no interest here: pending output is always either in flight, queued for
+  // the next submit, or waiting on a POLLOUT poll.
+  if ((interest & kReadable) != 0) {
+    if (!c.recv_live && !c.recv_starved) uring_arm_receive(c);
+  } else if (c.recv_live && !c.recv_cancelling) {
+    // Receives already completed are still delivered: a pause overshoots by at most the
+    // buffers in flight.
+    c.recv_cancelling = true;
+    uring_->prep_cancel(uring_data(UringOp::kRecv, c.key()));
+  }
+}
+
+void WorkerCore::uring_arm_receive(ConnectionState& c) {
+  if (multishot_allowed(c)) {
+    c.recv_live = true;
+    c.recv_cancelling = false;
+    c.recv_multishot = true;
+    uring_->prep_recv(c.fd, true, 0, uring_data(UringOp::kRecv, c.key()));
+    return;
+  }
+  const std::size_t budget = read_budget(c);
+  if (budget == 0) return;  // at the mark, or parked by the budget: armed again when that ends
+  const std::size_t need = once_reserved_ + once_reserve_;
+  if (budget_.spare() < need && !budget_.reserve(need)) {
+    park_for_budget(c);
+    return;
+  }
+  once_reserved_ += once_reserve_;
+  c.recv_live = true;
+  c.recv_cancelling = false;
+  c.recv_multishot = false;
+  const auto bytes =
+      static_cast<std::uint32_t>(std::min<std::size_t>(budget, uring_->buffer_bytes()));
+  uring_->prep_recv(c.fd, false, bytes, uring_data(UringOp::kRecvOnce, c.key()));
+}
+
+bool WorkerCore::multishot_allowed(ConnectionState& c) {
+  // A multishot receive fills buffer after buffer within one wait, before we can look at the
+  // connection's queue: it may bring as much as the whole buffer ring at once. So it is used
+  // only while that much could be queued within both the high-water mark and the budget share;
+  // otherwise the connection gets one receive per submit of at most read_budget() bytes, the
+  // epoll backend's bounded read.
+  if (!c.pending.empty() || ring_bytes_ > options_.high_water_mark) return false;
+  // Twice the ring: the bytes, and the growth of the queues they may land in (a queue grows by a
+  // quarter of what it holds; a page at least for each connection).
+  const std::size_t need = 2 * ring_bytes_ + OutputBuffer::kMaxGrowthSlackBytes + once_reserved_;
+  return budget_.spare() >= need || budget_.reserve(need);
+}
+
+void WorkerCore::uring_queue_flush(ConnectionState& c) {
+  if (c.send_in_flight || c.pollout_armed || c.flush_queued || !c.open()) return;
+  c.flush_queued = true;
+  flush_list_.push_back(c.key());
+}
+
+void WorkerCore::uring_flush() {
+  for (const std::uint64_t key : flush_list_) {
+    ConnectionState* c = connections_.find(key);
+    if (c == nullptr) continue;
+    c->flush_queued = false;
+    if (c->send_in_flight || c->pollout_armed || c->pending.empty()) continue;
+    c->send_in_flight = true;
+    uring_->prep_send(c->fd, c->pending.data(), c->pending.size(),
+                      uring_data(UringOp::kSendPending, key));
+  }
+  flush_list_.clear();
+}
+
+void WorkerCore::uring_rearm_starved() {
+  if (starved_.empty()) return;
+  // As many as there are buffers to receive into, oldest first; the rest wait for more.
+  const std::size_t n = std::min<std::size_t>(uring_->buffers_free(), starved_.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    ConnectionState* c = connections_.find(starved_[i]);
+    if (c == nullptr) continue;
+    c->recv_starved = false;
+    if (!c->recv_live && (c->interest & kReadable) != 0) uring_arm_receive(*c);
+  }
+  starved_.erase(starved_.begin(), starved_.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+void WorkerCore::uring_buffer_send_done(const Completion& e) {
+  const auto id = static_cast<std::uint16_t>(e.key());
+  const HeldBuffer held = held_[id];
+  ConnectionState* c = connections_.find(held.key);
+  if (c == nullptr) {
+    uring_->recycle(id);
+    return;
+  }
+  c->send_in_flight = false;
+  stats_.writes.add(1);
+  if (e.res < 0 && e.res != -EAGAIN) {
+    uring_->recycle(id);
+    close_connection(*c, CloseReason::kError);
+    return;
+  }
+  const auto sent = static_cast<std::uint32_t>(e.res < 0 ? 0 : e.res);
+  stats_.bytes_sent.add(sent);
+  if (sent > 0) c->last_active_tick = idle_wheel_.now();
+  if (sent < held.length) {
+    // The socket is full. The rest goes ahead of anything queued behind this send, into the
+    // connection's own buffer (so no receive buffer stays pinned by a slow reader), and the
+    // connection waits for room.
+    const char* rest = uring_->buffer(id) + held.offset + sent;
+    const std::size_t rest_bytes = held.length - sent;
+    if (c->pending.empty()) {
+      queue_output(*c, rest, rest_bytes);
+    } else {
+      OutputBuffer later(std::move(c->pending));
+      stats_.pending_output_bytes.sub(later.size());
+      budget_.refund(later.capacity());
+      queue_output(*c, rest, rest_bytes);
+      queue_output(*c, later.data(), later.size());
+    }
+    uring_->recycle(id);
+    c->pollout_armed = true;
+    uring_->prep_poll(c->fd, POLLOUT, uring_data(UringOp::kPollOut, c->key()));
+    return;
+  }
+  uring_->recycle(id);
+  if (!c->pending.empty()) {
+    uring_queue_flush(*c);
+    return;
+  }
+  if (c->write_shut || c->peer_closed_write || c->ending) after_output_idle(*c);
+}
+
+void WorkerCore::uring_send_done(const Completion& e) {
+  ConnectionState* c = connections_.find(e.key());
+  if (c == nullptr) return;
+  c->send_in_flight = false;
+  stats_.writes.add(1);
+  if (e.res == -EAGAIN || e.res == -EINTR) {
+    c->pollout_armed = true;
+    uring_->prep_poll(c->fd, POLLOUT, uring_data(UringOp::kPollOut, c->key()));
+    return;
+  }
+  if (e.res < 0) {
+    close_connection(*c, CloseReason::kError);
+    return;
+  }
+  after_pending_sent(*c, static_cast<std::size_t>(e.res));
+  // What is left was cut short by a full socket or queued meanwhile: a POLLOUT poll tells when
+  // there is room (at once, within the next submit, if there is some already).
+  if (c->open() && !c->pending.empty() && !c->pollout_armed) {
+    c->pollout_armed = true;
+    uring_->prep_poll(c->fd, POLLOUT, uring_data(UringOp::kPollOut, c->key()));
+  }
+}
+
+void WorkerCore::uring_release(ConnectionState& c) {
+  // The kernel's operations hold the socket open: cancel them (at the next submit), and close
+  // the number only after that submit (see the top of this file).
+  if (c.recv_live && !c.recv_cancelling) uring_->prep_cancel(receive_data(c));
+  if (c.pollout_armed) uring_->prep_cancel(uring_data(UringOp::kPollOut, c.key()));
+  c.recv_live = false;
+  c.recv_cancelling = false;
+  c.recv_multishot = false;
+  c.recv_starved = false;
+  c.send_in_flight = false;
+  c.flush_queued = false;
+  c.pollout_armed = false;
+  closing_fds_.push_back(c.fd);
+}
+
+void WorkerCore::uring_finish() {
+  uring_->submit();
+  for (const int fd : closing_fds_)
+    close(fd);
+  closing_fds_.clear();
+  uring_.reset();  // ends whatever the kernel still holds for us
+}
+
+}  // namespace mr::detail
