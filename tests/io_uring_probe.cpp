@@ -2,7 +2,8 @@
 //   io_uring_setup 0
 //   io_uring_enter EBADF
 //   io_uring_register EBADF
-// (0 = succeeded, else the errno's name, or its number when it has none here). The tests run it
+// (0 = succeeded, else the errno's name, or its number when it has none here), and on x86_64 an
+// io_uring_setup_x32 line. The tests run it
 // with and without deny_io_uring. io_uring_enter and io_uring_register get a descriptor that is
 // not open: where they are allowed the kernel answers EBADF, where a filter denies them the
 // filter's errno comes first. (Not -1: recent kernels take io_uring_register(-1, ...) as a
@@ -53,8 +54,15 @@ int main() {
   if (closed_fd < 0 || ::close(closed_fd) != 0) return 1;
   const int enter = outcome(::syscall(__NR_io_uring_enter, closed_fd, 0, 0, 0, nullptr, 0));
   const int reg = outcome(::syscall(__NR_io_uring_register, closed_fd, 0, nullptr, 0));
-  const int printed =
-      std::printf("io_uring_setup %s\nio_uring_enter %s\nio_uring_register %s\n",
-                  errno_name(setup).c_str(), errno_name(enter).c_str(), errno_name(reg).c_str());
-  return printed > 0 && std::fflush(stdout) == 0 ? 0 : 1;
+  bool printed = std::printf("io_uring_setup %s\nio_uring_enter %s\nio_uring_register %s\n",
+                             errno_name(setup).c_str(), errno_name(enter).c_str(),
+                             errno_name(reg).c_str()) > 0;
+#if defined(__x86_64__)
+  // The same call through the x32 ABI (the number with bit 30 set), which a filter must catch
+  // too. Kernels without x32 support answer ENOSYS; with it, the null parameters make sure no
+  // ring is created.
+  const int x32 = outcome(::syscall(0x40000000 | __NR_io_uring_setup, 1, nullptr));
+  printed = printed && std::printf("io_uring_setup_x32 %s\n", errno_name(x32).c_str()) > 0;
+#endif
+  return printed && std::fflush(stdout) == 0 ? 0 : 1;
 }
