@@ -4,11 +4,13 @@
 MR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the build and the test suite need (the last line: bench/peers/, the reference
-# servers the matrix measures and the tests check).
+# servers the matrix measures and the tests check). golang-github-containers-common holds the
+# container runtime's default seccomp profile (/usr/share/containers/seccomp.json) that
+# scripts/make-seccomp-profile turns into deploy/seccomp/ and its test regenerates.
 MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest libgmock-dev libbenchmark-dev python3 prometheus procps util-linux
   iproute2 python3-yaml nlohmann-json3-dev strace libcpp-httplib-dev zlib1g-dev nodejs systemd
-  liburing-dev
+  liburing-dev golang-github-containers-common
   libboost-dev libuv1-dev libevent-dev golang-go python3-uvloop)
 
 # Commands whose Debian package is installed only when the command is missing: the machine may

@@ -83,7 +83,8 @@ class EveryFileParses(unittest.TestCase):
                          "kubernetes/deployment.yaml", "kubernetes/service.yaml",
                          "kubernetes/metrics-service.yaml", "kubernetes/networkpolicy.yaml",
                          "kubernetes/pdb.yaml", "kubernetes/hpa.yaml",
-                         "kubernetes/bench-job.yaml", "kubernetes/bench-merge-job.yaml"):
+                         "kubernetes/bench-job.yaml", "kubernetes/bench-merge-job.yaml",
+                         "compose.io_uring.yaml", "kubernetes/io_uring/kustomization.yaml"):
             self.assertIn(expected, names)
 
 
@@ -214,6 +215,22 @@ class Kubernetes(unittest.TestCase):
         for sources in opened[admin]:
             self.assertEqual(sources, [{"namespaceSelector": {"matchLabels": {
                 "kubernetes.io/metadata.name": "monitoring"}}}])
+
+    def test_runtime_default_seccomp_unless_the_io_uring_component_opts_in(self):
+        self.assertEqual(self.pod["spec"]["securityContext"]["seccompProfile"],
+                         {"type": "RuntimeDefault"})
+        component = load_all(os.path.join(K8S, "io_uring", "kustomization.yaml"))[0]
+        self.assertEqual(component["kind"], "Component")
+        (patch,) = component["patches"]
+        self.assertEqual(patch["target"], {"kind": "Deployment",
+                                           "name": self.deployment["metadata"]["name"]})
+        (op,) = yaml.safe_load(patch["patch"])
+        self.assertEqual((op["op"], op["path"]),
+                         ("replace", "/spec/template/spec/securityContext/seccompProfile"))
+        self.assertEqual(op["value"]["type"], "Localhost")
+        # The kubelet looks for it under its seccomp directory; we ship it in deploy/seccomp.
+        self.assertTrue(os.path.isfile(os.path.join(DEPLOY, "seccomp",
+                                                    op["value"]["localhostProfile"])))
 
     def test_kustomization_lists_every_manifest_but_the_benchmark(self):
         kustomization = load_all(os.path.join(K8S, "kustomization.yaml"))[0]
@@ -392,6 +409,19 @@ class Compose(unittest.TestCase):
             self.assertEqual(merge["depends_on"][name]["condition"],
                              "service_completed_successfully")
         self.assertNotIn("profiles", self.server, "the server runs without the profile too")
+
+    def test_the_io_uring_override_only_adds_the_shipped_seccomp_profile(self):
+        self.assertNotIn("security_opt", self.server, "the engine's default profile by default")
+        override = load_all(os.path.join(DEPLOY, "compose.io_uring.yaml"))[0]
+        self.assertEqual(list(override["services"]), ["echo-server"])
+        self.assertEqual(list(override["services"]["echo-server"]), ["security_opt"])
+        (option,) = override["services"]["echo-server"]["security_opt"]
+        kind, _, path = option.partition("=")
+        self.assertEqual(kind, "seccomp")
+        # Compose resolves it against the project directory, the first file's folder: deploy/.
+        self.assertEqual(os.path.realpath(os.path.join(DEPLOY, path)),
+                         os.path.realpath(os.path.join(DEPLOY, "seccomp",
+                                                       "multireactor-io_uring.json")))
 
     def test_prometheus_config_passes_promtool(self):
         promtool = shutil.which("promtool")

@@ -4,7 +4,8 @@
 Every object of every manifest (the Job files too, which kustomization.yaml leaves out) goes through
 the OpenAPI schemas compiled into the npm package kubernetes-models (tests/deploy_schema/: the
 pinned version, and validate.cjs, which also rejects fields no schema names). `kubectl kustomize
-deploy/kubernetes` must render exactly the listed manifests, and what it renders must validate too.
+deploy/kubernetes` must render exactly the listed manifests, and what it renders must validate too;
+with the io_uring component (deploy/kubernetes/io_uring) only the seccomp profile changes.
 
 Run by ctest (label deploy):
     deploy_schema_test.py SOURCE_DIR WORK_DIR
@@ -16,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import yaml
@@ -73,6 +75,26 @@ def manifests():
             with open(os.path.join(K8S, name), encoding="utf-8") as f:
                 out[name] = [d for d in yaml.safe_load_all(f) if d is not None]
     return out
+
+
+def render(kubectl, folder):
+    """The objects `kubectl kustomize folder` renders."""
+    run = subprocess.run([kubectl, "kustomize", folder], capture_output=True, text=True,
+                         timeout=120, check=False)
+    if run.returncode != 0:
+        raise AssertionError(f"kubectl kustomize {folder}: {run.stderr.strip()}")
+    return [d for d in yaml.safe_load_all(run.stdout) if d is not None]
+
+
+def kubectl_minor_version(kubectl):
+    """The client's minor version (20 for Debian 12's kubernetes-client), 0 when unknown."""
+    run = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True,
+                         text=True, timeout=60, check=False)
+    try:
+        minor = json.loads(run.stdout)["clientVersion"]["minor"]
+        return int("".join(c for c in minor if c.isdigit()))
+    except (ValueError, KeyError, TypeError):
+        return 0
 
 
 def identity(obj):
@@ -147,6 +169,36 @@ class Kustomize(unittest.TestCase):
             with self.subTest(object=identity(obj)):
                 self.assertEqual(obj, expected[identity(obj)], "kustomize changed the object")
         assert_valid(self, rendered, "kubectl kustomize")
+
+    def test_the_io_uring_component_changes_only_the_seccomp_profile(self):
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            self.skipTest("kubectl is not installed (Debian package kubernetes-client)")
+        version = kubectl_minor_version(kubectl)
+        if 0 < version < 21:
+            # A cluster new enough for deployment.yaml (1.30) comes with a kubectl that has them.
+            self.skipTest(f"kubectl 1.{version}'s built-in kustomize has no components (1.21+)")
+        base = render(kubectl, K8S)
+        # The overlay a user writes: outside deploy/kubernetes (kustomize refuses an overlay
+        # inside its base), naming both by relative paths (it refuses absolute ones).
+        os.makedirs(WORK, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=WORK) as overlay:
+            to_base = os.path.relpath(K8S, overlay)
+            with open(os.path.join(overlay, "kustomization.yaml"), "w", encoding="utf-8") as f:
+                yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                                "kind": "Kustomization", "resources": [to_base],
+                                "components": [os.path.join(to_base, "io_uring")]}, f)
+            opted_in = render(kubectl, overlay)
+        self.assertEqual(sorted(identity(o) for o in opted_in), sorted(identity(o) for o in base))
+        by_identity = {identity(o): o for o in base}
+        for obj in opted_in:
+            expected = json.loads(json.dumps(by_identity[identity(obj)]))
+            if obj["kind"] == "Deployment":
+                expected["spec"]["template"]["spec"]["securityContext"]["seccompProfile"] = {
+                    "type": "Localhost", "localhostProfile": "multireactor-io_uring.json"}
+            with self.subTest(object=identity(obj)):
+                self.assertEqual(obj, expected)
+        assert_valid(self, opted_in, "kustomize with the io_uring component")
 
     def test_the_benchmark_jobs_are_not_deployed_with_the_server(self):
         with open(os.path.join(K8S, "kustomization.yaml"), encoding="utf-8") as f:
