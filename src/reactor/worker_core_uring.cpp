@@ -57,12 +57,14 @@ bool WorkerCore::uring_wait() {
   if (loop_.stopping()) return false;
   uring_flush();
   uring_rearm_starved();
-  // The sends just prepared complete within the submit. Batching waits, beyond those, for as
-  // many receives as the last batch brought (those connections are likely to send again), up to
-  // `batch`; a send's completion may call for more work (a partial send, bytes queued behind
-  // it), so such a wait is always bounded by the timeout. With nothing prepared and one receive
-  // awaited it blocks, so a lone idle connection costs no wake-ups; a lone ping-pong connection
-  // gets its next message within the same wait as its send's completion.
+  // The sends just prepared complete within the submit. Batching waits, beyond those, for about
+  // as many receives as recent batches brought (a decaying peak: connections with a message in
+  // flight send again), up to `batch`; a send's completion may call for more work (a partial
+  // send, bytes queued behind it), so such a wait is always bounded by the timeout. With nothing
+  // prepared and one receive awaited it blocks, so a lone idle connection costs no wake-ups; a
+  // lone ping-pong connection gets its next message within the same wait as its send's
+  // completion, and never waits for a second one.
+  receive_peak_ = std::max(receivers_, receive_peak_ - receive_peak_ / 8);
   if (!closing_fds_.empty()) {
     // The closes cannot wait for the wait: the peer's FIN would. Submitting first runs every
     // operation that still names these descriptors, and the cancels that release them.
@@ -76,8 +78,8 @@ bool WorkerCore::uring_wait() {
   unsigned timeout_us = 0;
   if (options_.uring.batch <= 1) {
     wait_nr = sends > 0 ? sends : 1;  // no batching: every completion is handled at once
-  } else if (sends > 0 || receivers_ > 1) {
-    wait_nr = sends + std::clamp(receivers_, 1U, options_.uring.batch);
+  } else if (sends > 0 || receive_peak_ > 1) {
+    wait_nr = sends + std::clamp(receive_peak_, 1U, options_.uring.batch);
     timeout_us = options_.uring.batch_timeout_us;
   }
   completions_.clear();
