@@ -8,6 +8,13 @@ MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-de
   libgtest-dev googletest libgmock-dev libbenchmark-dev python3 prometheus procps util-linux
   iproute2 python3-yaml nlohmann-json3-dev strace)
 
+# What scripts/cross-test ARCH needs besides MR_PACKAGES: Debian's cross compiler, qemu-user
+# (no binfmt_misc registration: the tests run under qemu-ARCH explicitly) and the -dev packages
+# of the target architecture through multiarch (mr_add_architecture first).
+MR_CROSS_PACKAGES_arm64=(g++-aarch64-linux-gnu qemu-user file libboost-program-options-dev:arm64
+  libspdlog-dev:arm64 libfmt-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64
+  libbenchmark-dev:arm64)
+
 mr_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Installs the Debian packages given (or MR_PACKAGES) that are not installed yet.
@@ -25,6 +32,17 @@ mr_install_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+}
+
+# mr_add_architecture ARCH: lets dpkg install ARCH's packages beside the machine's own
+# (Debian multiarch); the next mr_install_packages fetches its package lists.
+mr_add_architecture() {
+  [[ $1 == "$(dpkg --print-architecture)" ]] && return 0
+  dpkg --print-foreign-architectures | grep -qx "$1" && return 0
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  mr_log "adding the dpkg architecture $1"
+  "${sudo[@]}" dpkg --add-architecture "$1"
 }
 
 # mr_build DIR [cmake args...]: configure and build into DIR.
