@@ -24,7 +24,9 @@ ARG DEBIAN_FRONTEND=noninteractive
 ARG BUILDARCH
 ARG TARGETARCH
 # Native: the machine's g++. Cross: g++-<triple> and the target's -dev packages (multiarch).
-# Google Benchmark only because bench/ requires it at configure time (mr-microbench, not built).
+# Google Benchmark only because bench/ requires it at configure time (mr-microbench, not built);
+# nlohmann-json (header-only, one package for every architecture) and zlib for echo-bench; liburing
+# for the io_uring backend, built when it is found (liburing-dev ships liburing.a for MR_STATIC).
 RUN set -e; \
     case "$TARGETARCH" in \
       amd64) triple=x86_64-linux-gnu ;; \
@@ -36,9 +38,9 @@ RUN set -e; \
       dpkg --add-architecture "$TARGETARCH"; arch=":$TARGETARCH"; compiler="g++-$triple"; \
     fi; \
     apt-get update; \
-    apt-get install -y --no-install-recommends cmake make "$compiler" \
+    apt-get install -y --no-install-recommends cmake make pkg-config "$compiler" \
       "libboost-program-options-dev$arch" "libspdlog-dev$arch" "libfmt-dev$arch" \
-      "libbenchmark-dev$arch"; \
+      "libbenchmark-dev$arch" nlohmann-json3-dev "zlib1g-dev$arch" "liburing-dev$arch"; \
     rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -1,11 +1,11 @@
-// Reads the server's /stats from its admin endpoint: a tiny blocking HTTP/1.1 GET and the fields
-// echo-bench reports.
+// Reads the server's /stats from its admin endpoint: one blocking HTTP GET (cpp-httplib) and the
+// fields echo-bench reports (nlohmann-json).
 //
-// Contract: fetch_server_stats() connects, sends one GET with `Connection: close`, reads the whole
-// answer within `timeout_ms`, and returns false with a one-line reason on any failure (refused,
-// timed out, status not 200, body not the /stats JSON). Fields the server does not expose stay at
-// their defaults and their has_ flag stays false. Never used on a data path: echo-bench calls it
-// before connecting and after the run.
+// Contract: fetch_server_stats() sends one GET, reads the whole answer within `timeout_ms` (for
+// connecting, and again for each read and write), and returns false with a one-line reason on any
+// failure (refused, timed out, status not 200, body not the /stats JSON). Fields the server does
+// not expose stay at their defaults and their has_ flag stays false. Never used on a data path:
+// echo-bench calls it before connecting and after the run.
 #pragma once
 
 #include <cstdint>
@@ -42,9 +42,5 @@ bool parse_server_stats(std::string_view json, ServerStats& out, std::string& er
 // GET http://endpoint/stats.
 bool fetch_server_stats(const HostPort& endpoint, ServerStats& out, std::string& error,
                         int timeout_ms = 5000);
-
-// The body of an HTTP/1.x response `raw` (status must be 200; Content-Length, chunked or
-// read-to-close bodies). Returns false with a reason otherwise.
-bool http_response_body(std::string_view raw, std::string& body, std::string& error);
 
 }  // namespace mr::bench

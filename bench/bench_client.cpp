@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "client_thread.hpp"
-#include "multireactor/system.hpp"
+#include "system/system.hpp"
 
 namespace mr::bench {
 namespace {
@@ -128,6 +128,16 @@ BenchReport BenchClient::run() {
   const bool storm = options_.mode == BenchMode::kConnect;
   if (storm || opened > 0) {
     schedule.start_ns = monotonic_ns() + 2'000'000;
+    if (options_.start_at_unix_s > 0) {
+      // --start-at: the wall-clock instant mapped onto this host's monotonic clock once.
+      const double wait_s = options_.start_at_unix_s - wall_clock_s();
+      const std::int64_t at = monotonic_ns() + static_cast<std::int64_t>(wait_s * 1e9);
+      if (at > schedule.start_ns) {
+        schedule.start_ns = at;
+      } else {
+        report.started_late_s = -wait_s;
+      }
+    }
     schedule.measure_ns = schedule.start_ns + static_cast<std::int64_t>(options_.warmup_s * 1e9);
     schedule.end_ns = schedule.measure_ns + static_cast<std::int64_t>(options_.duration_s * 1e9);
     schedule.drain_deadline_ns =

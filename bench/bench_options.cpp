@@ -1,18 +1,21 @@
 #include "bench_options.hpp"
 
 #include <arpa/inet.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
 
-#include "multireactor/option_values.hpp"
+#include "config/option_values.hpp"
 
 #ifndef MR_VERSION
 #define MR_VERSION "0.0.0"
@@ -134,6 +137,49 @@ const std::vector<OptionSpec>& option_table() {
        real(&BenchOptions::connect_timeout_s, 0, 3600, true)},
       {"drain-timeout", "10", "seconds to wait for echoes still in flight when the run ends",
        real(&BenchOptions::drain_timeout_s, 0, 3600, true)},
+      {"start-at", "",
+       "wall-clock time the load starts, so generators on several machines start together: "
+       "unix seconds, RFC 3339 (2026-01-01T12:00:00Z) or +SECONDS from now; connections are "
+       "opened before it",
+       [](BenchOptions& o, const std::string& v) -> std::string {
+         if (v.empty()) {
+           o.start_at_unix_s = 0;
+           return "";
+         }
+         if (!parse_start_at(v, wall_clock_s(), o.start_at_unix_s)) {
+           return "unix seconds, RFC 3339 (2026-01-01T12:00:00Z) or +SECONDS";
+         }
+         return "";
+       }},
+      {"processes", "1",
+       "run as this many local echo-bench processes (connections, threads and rate shared "
+       "out, reports merged) when one process' descriptor limit is not enough",
+       integer_option(&BenchOptions::processes, 1, 1024)},
+      {"rate-sweep", "",
+       "FROM:TO:STEP messages/s: open-loop runs at each rate (each --warmup + --duration), "
+       "stopping at the first that misses --slo-p99; reports the knee",
+       [](BenchOptions& o, const std::string& v) -> std::string {
+         double parts[3] = {0, 0, 0};
+         std::size_t at = 0;
+         for (int i = 0; i < 3; ++i) {
+           const std::size_t end = i < 2 ? v.find(':', at) : v.size();
+           if (end == std::string::npos) return "FROM:TO:STEP (e.g. 1000:20000:1000)";
+           const char* first = v.data() + at;
+           const char* last = v.data() + end;
+           auto [ptr, ec] = std::from_chars(first, last, parts[i]);
+           if (first == last || ec != std::errc() || ptr != last || !(parts[i] > 0)) {
+             return "FROM:TO:STEP, three positive numbers";
+           }
+           at = end + 1;
+         }
+         if (parts[1] < parts[0]) return "FROM:TO:STEP with TO at least FROM";
+         o.sweep_from = parts[0];
+         o.sweep_to = parts[1];
+         o.sweep_step = parts[2];
+         return "";
+       }},
+      {"slo-p99", "0", "with --rate-sweep: the p99 latency objective in milliseconds",
+       real(&BenchOptions::slo_p99_ms, 0, 3.6e6, true)},
       {"progress", "auto", "live progress line on stderr: auto (when a terminal), on, off",
        [](BenchOptions& o, const std::string& v) -> std::string {
          if (v == "auto") {
@@ -163,6 +209,72 @@ po::options_description description() {
 }
 
 }  // namespace
+
+double wall_clock_s() {
+  timespec t{};
+  clock_gettime(CLOCK_REALTIME, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+bool parse_start_at(const std::string& text, double now_unix_s, double& out) {
+  auto number = [](std::string_view v, double& n) {
+    const char* end = v.data() + v.size();
+    auto [ptr, ec] = std::from_chars(v.data(), end, n);
+    return !v.empty() && ec == std::errc() && ptr == end && std::isfinite(n) && n >= 0;
+  };
+  if (!text.empty() && text.front() == '+') {
+    double offset = 0;
+    if (!number(std::string_view(text).substr(1), offset)) return false;
+    out = now_unix_s + offset;
+    return true;
+  }
+  double seconds = 0;
+  if (number(text, seconds)) {
+    out = seconds;
+    return seconds > 0;
+  }
+  // RFC 3339: YYYY-MM-DD[Tt ]HH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, used = 0;
+  char sep = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%n", &year, &month, &day, &sep, &hour,
+                  &minute, &second, &used) != 7 ||
+      used != 19 || (sep != 'T' && sep != 't' && sep != ' ') || month < 1 || month > 12 ||
+      day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+    return false;
+  }
+  std::string_view rest = std::string_view(text).substr(19);
+  double fraction = 0;
+  if (!rest.empty() && rest.front() == '.') {
+    std::size_t digits = 1;
+    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits])))
+      ++digits;
+    if (digits == 1 || !number("0" + std::string(rest.substr(0, digits)), fraction)) return false;
+    rest.remove_prefix(digits);
+  }
+  int offset_s = 0;
+  if (rest == "Z" || rest == "z") {
+    offset_s = 0;
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    int oh = 0, om = 0;
+    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &oh, &om) != 2 || oh > 23 ||
+        om > 59) {
+      return false;
+    }
+    offset_s = (rest[0] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+  } else {
+    return false;
+  }
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  const time_t utc = timegm(&tm);
+  out = static_cast<double>(utc - offset_s) + fraction;
+  return out > 0;
+}
 
 bool parse_host_port(const std::string& text, HostPort& out) {
   std::string host = "127.0.0.1";
@@ -195,6 +307,7 @@ std::string bench_help_text() {
   std::ostringstream out;
   out << "echo-bench " << MR_VERSION << " - load generator for TCP echo servers\n\n"
       << "Usage: echo-bench [--name value ...]\n"
+      << "       echo-bench merge A.json B.json ... [--json OUT]   (combine runs exactly)\n"
       << "Opens --connections connections to --host:--port, echoes --size byte messages with\n"
       << "--pipeline of them in flight per connection (closed loop, or --rate messages/s in\n"
       << "total), checks every echoed byte, and reports throughput and latency percentiles.\n"
@@ -252,6 +365,21 @@ BenchOptionsOutcome parse_bench_options(int argc, const char* const* argv) {
     }
   }
   const BenchOptions& o = outcome.options;
+  if ((o.sweep_from > 0) != (o.slo_p99_ms > 0)) {
+    return fail("echo-bench: --rate-sweep and --slo-p99 go together");
+  }
+  if (o.sweep_from > 0 && (o.rate > 0 || o.mode == BenchMode::kConnect)) {
+    return fail("echo-bench: --rate-sweep sets the rate itself; drop --rate and --mode connect");
+  }
+  if (o.sweep_from > 0 && (o.sweep_to - o.sweep_from) / o.sweep_step > 1000) {
+    return fail("echo-bench: --rate-sweep with more than 1000 steps; use a larger STEP");
+  }
+  if (o.processes > 1 && o.sweep_from > 0) {
+    return fail("echo-bench: --processes and --rate-sweep cannot be combined");
+  }
+  if (o.processes > o.connections) {
+    return fail("echo-bench: --processes above --connections leaves a process without any");
+  }
   if (o.mode == BenchMode::kEcho && o.rate > 0 &&
       o.rate / static_cast<double>(o.connections) > 1e6) {
     return fail("echo-bench: --rate above one million messages/s per connection is not useful");

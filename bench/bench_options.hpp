@@ -42,6 +42,12 @@ struct BenchOptions {
   double connect_timeout_s = 10;  // a connection not established by then has failed
   double drain_timeout_s = 10;    // after the run, how long to wait for echoes still in flight
   int progress = -1;              // -1 = when stderr is a terminal, 0 = never, 1 = always
+  double start_at_unix_s = 0;     // wall-clock instant the load starts (0 = when connected)
+  unsigned processes = 1;         // fan the run out over this many local echo-bench processes
+  double sweep_from = 0;          // --rate-sweep FROM:TO:STEP (0 = no sweep)
+  double sweep_to = 0;
+  double sweep_step = 0;
+  double slo_p99_ms = 0;
 };
 
 struct BenchOptionsOutcome {
@@ -55,6 +61,12 @@ BenchOptionsOutcome parse_bench_options(int argc, const char* const* argv);
 
 // "host:port", "[v6]:port" or ":port"/"port" (host 127.0.0.1). Returns false when malformed.
 bool parse_host_port(const std::string& text, HostPort& out);
+
+// A wall-clock instant as unix seconds: "1767225600", "1767225600.25", RFC 3339
+// ("2026-01-01T00:00:00Z", "...T00:00:00.5+01:00"), or "+S" for S seconds from now.
+bool parse_start_at(const std::string& text, double now_unix_s, double& out);
+// CLOCK_REALTIME in seconds.
+double wall_clock_s();
 
 std::string bench_help_text();
 

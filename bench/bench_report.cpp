@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "json.hpp"
 #include "multireactor/stats.hpp"
 
 #ifndef MR_VERSION
@@ -31,19 +30,6 @@ std::string grouped(std::uint64_t n) {
 
 std::string ratio(double r) {
   return std::isfinite(r) ? fmt::format("{:.3f}", r) : "inf";
-}
-
-void percentiles_json(JsonWriter& w, const LatencyHistogram& h) {
-  w.begin_object()
-      .field("count", h.count())
-      .field("min", h.min())
-      .field("mean", h.mean())
-      .field("p50", h.percentile(50))
-      .field("p90", h.percentile(90))
-      .field("p99", h.percentile(99))
-      .field("p99_9", h.percentile(99.9))
-      .field("max", h.max())
-      .end_object();
 }
 
 std::string percentiles_line(const LatencyHistogram& h) {
@@ -135,6 +121,17 @@ std::string format_report_text(const BenchReport& r) {
       MR_VERSION, o.host, o.port, storm ? "connect" : "echo", o.connections, r.threads, o.size,
       o.pipeline, o.rate > 0 ? fmt::format("rate={}/s (open loop)", o.rate) : "closed-loop",
       o.verify ? "on" : "off");
+  if (r.started_late_s > 0) {
+    out += fmt::format("{:<12}--start-at had passed {:.3f} s before the connections were open\n",
+                       "late", r.started_late_s);
+  }
+  if (r.processes > 1) out += fmt::format("{:<12}{} processes, merged\n", "processes", r.processes);
+  if (!r.merged_from.empty()) {
+    out += fmt::format("{:<12}{} runs merged:", "merged", r.merged_from.size());
+    for (const auto& f : r.merged_from)
+      out += " " + f;
+    out += "\n";
+  }
   if (!storm) {
     out +=
         fmt::format("{:<12}{}/{} opened in {:.2f} s ({:.0f}/s), {} failed; connect {}\n", "connect",
@@ -194,112 +191,24 @@ std::string format_report_text(const BenchReport& r) {
       }
     }
   }
+  if (r.sweep.requested) {
+    const RateSweep& w = r.sweep;
+    out += fmt::format("{:<12}{:>12} {:>12} {:>10} {:>10} {:>14}  SLO p99 <= {} ms\n", "sweep",
+                       "rate/s", "msg/s", "p50 ms", "p99 ms", "uncorrected", w.slo_p99_ms);
+    for (const RateStep& step : w.steps) {
+      out += fmt::format("{:<12}{:>12} {:>12} {:>10} {:>10} {:>14}  {}\n", "",
+                         grouped(static_cast<std::uint64_t>(step.rate)),
+                         grouped(static_cast<std::uint64_t>(step.messages_per_s)), ms(step.p50_ns),
+                         ms(step.p99_ns), ms(step.p99_uncorrected_ns),
+                         step.meets_slo ? "meets" : (step.errors > 0 ? "errors" : "misses"));
+    }
+    out += w.found ? fmt::format("{:<12}{} msg/s: the highest rate whose p99 meets the SLO\n",
+                                 "knee", grouped(static_cast<std::uint64_t>(w.knee_rate)))
+                   : fmt::format("{:<12}none: even {} msg/s misses the SLO\n", "knee",
+                                 grouped(static_cast<std::uint64_t>(w.from)));
+  }
   out += fmt::format("{:<12}{}\n", "result", r.clean() ? "clean" : "FAILED (see errors)");
   return out;
-}
-
-std::string format_report_json(const BenchReport& r) {
-  const BenchOptions& o = r.options;
-  JsonWriter w;
-  w.begin_object().field("tool", "echo-bench").field("version", MR_VERSION);
-  w.key("parameters").begin_object();
-  w.field("host", o.host).field("port", static_cast<unsigned>(o.port));
-  w.field("mode", o.mode == BenchMode::kConnect ? "connect" : "echo");
-  w.field("connections", o.connections).field("threads", r.threads);
-  w.field("size", static_cast<std::uint64_t>(o.size)).field("pipeline", o.pipeline);
-  w.field("duration_s", o.duration_s).field("warmup_s", o.warmup_s).field("rate", o.rate);
-  w.key("sources").begin_array();
-  for (const auto& s : o.sources)
-    w.value(s);
-  w.end_array();
-  w.field("connect_rate", o.connect_rate).field("verify", o.verify);
-  if (o.has_admin) {
-    w.field("admin", fmt::format("{}:{}", o.admin.host, o.admin.port));
-  } else {
-    w.key("admin").null();
-  }
-  w.end_object();
-
-  w.key("connect").begin_object();
-  w.field("requested", o.connections).field("opened", r.totals.connections_opened);
-  w.field("failed", r.totals.connect_failures).field("seconds", r.connect_seconds);
-  w.key("latency_ns");
-  percentiles_json(w, r.connect_latency);
-  w.end_object();
-
-  w.key("throughput").begin_object();
-  w.field("measured_s", r.measured_seconds);
-  w.field("messages_per_s", r.messages_per_second());
-  w.field("mib_per_s", r.mib_per_second());
-  w.field("window_messages", r.totals.window_messages);
-  w.field("window_bytes", r.totals.window_bytes);
-  if (o.mode == BenchMode::kConnect) {
-    w.field("connections_per_s", r.messages_per_second());
-    w.field("storm_cycles", r.totals.storm_cycles);
-  }
-  w.end_object();
-
-  w.key("latency_ns");
-  percentiles_json(w, r.latency);
-  w.field("latency_from", o.mode == BenchMode::kConnect ? "connect"
-                          : o.rate > 0                  ? "intended_send"
-                                                        : "send");
-  if (o.rate > 0) {
-    w.key("latency_uncorrected_ns");
-    percentiles_json(w, r.latency_uncorrected);
-  }
-
-  w.key("totals").begin_object();
-  w.field("messages_sent", r.totals.messages_sent);
-  w.field("messages_received", r.totals.messages_received);
-  w.field("bytes_sent", r.totals.bytes_sent).field("bytes_received", r.totals.bytes_received);
-  w.end_object();
-
-  w.key("errors").begin_object();
-  w.field("total", r.errors());
-  w.field("connect_failures", r.totals.connect_failures);
-  w.field("closed_by_server", r.totals.closed_by_server);
-  w.field("mismatches", r.totals.mismatches);
-  w.field("io_errors", r.totals.io_errors);
-  w.field("lost_messages", r.totals.lost_messages);
-  w.field("admin", static_cast<std::uint64_t>(r.server.requested && !r.server.ok ? 1 : 0));
-  w.end_object();
-
-  w.key("server");
-  if (!r.server.requested) {
-    w.null();
-  } else {
-    const ServerSide& s = r.server;
-    w.begin_object().field("ok", s.ok);
-    if (!s.ok) w.field("error", s.error);
-    w.key("workers").begin_array();
-    for (const auto& x : s.workers) {
-      w.begin_object()
-          .field("id", x.id)
-          .field("connections", x.connections)
-          .field("messages", x.messages)
-          .field("bytes_received", x.bytes_received)
-          .field("bytes_sent", x.bytes_sent)
-          .field("errors", x.errors)
-          .end_object();
-    }
-    w.end_array();
-    w.field("bytes_received", s.bytes_received).field("bytes_sent", s.bytes_sent);
-    w.field("messages_imbalance", s.messages_imbalance);
-    w.field("connections_imbalance", s.connections_imbalance);
-    if (s.has_cpu) {
-      w.field("cpu_user_s", s.cpu_user_s).field("cpu_system_s", s.cpu_system_s);
-      w.field("cpu_s", s.cpu_user_s + s.cpu_system_s);
-    }
-    if (s.has_rss) {
-      w.field("rss_before_bytes", s.rss_before_bytes).field("rss_bytes", s.rss_after_bytes);
-      w.field("rss_per_connection_bytes", s.rss_per_connection_bytes);
-    }
-    w.end_object();
-  }
-  w.field("clean", r.clean());
-  w.end_object();
-  return w.str() + "\n";
 }
 
 }  // namespace mr::bench

@@ -48,6 +48,28 @@ struct ServerSide {
 ServerSide summarize_server(const ServerStats& before, const ServerStats& after,
                             std::size_t message_size);
 
+// One step of --rate-sweep and the curve they make.
+struct RateStep {
+  double rate = 0;  // offered messages/s
+  double messages_per_s = 0;
+  std::uint64_t p50_ns = 0;
+  std::uint64_t p99_ns = 0;  // from each message's intended send time (coordinated omission)
+  std::uint64_t p99_uncorrected_ns = 0;
+  std::uint64_t errors = 0;
+  bool meets_slo = false;  // clean, and p99 within --slo-p99
+};
+
+struct RateSweep {
+  bool requested = false;
+  double from = 0;
+  double to = 0;
+  double step = 0;
+  double slo_p99_ms = 0;
+  std::vector<RateStep> steps;
+  bool found = false;
+  double knee_rate = 0;  // the highest rate that met the SLO
+};
+
 struct BenchReport {
   BenchOptions options;
   unsigned threads = 0;
@@ -58,6 +80,10 @@ struct BenchReport {
   double connect_seconds = 0;
   double measured_seconds = 0;
   ServerSide server;
+  double started_late_s = 0;             // --start-at had passed when the connections were open
+  unsigned processes = 1;                // > 1 when merged from --processes children
+  std::vector<std::string> merged_from;  // `echo-bench merge`: the files combined
+  RateSweep sweep;
 
   std::uint64_t errors() const {
     return totals.errors() + (server.requested && !server.ok ? 1 : 0);
@@ -69,6 +95,5 @@ struct BenchReport {
 };
 
 std::string format_report_text(const BenchReport& report);
-std::string format_report_json(const BenchReport& report);
 
 }  // namespace mr::bench

@@ -16,7 +16,9 @@ namespace {
 constexpr std::int64_t kHousekeepingNs = 5'000'000;  // timeouts and phase checks every 5 ms
 
 std::uint64_t key_of(std::uint32_t slot, std::uint32_t cycle) {
-  return static_cast<std::uint64_t>(slot) | (static_cast<std::uint64_t>(cycle) << 32);
+  // Within the loop's 60-bit key space: a slot reconnects far fewer than 2^28 times.
+  return static_cast<std::uint64_t>(slot) |
+         (static_cast<std::uint64_t>(cycle & 0x0FFF'FFFFu) << 32);
 }
 
 }  // namespace
@@ -61,7 +63,10 @@ ClientThread::ClientThread(const RunPlan& plan, std::vector<std::uint32_t> conne
   }
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) throw std::system_error(errno, std::generic_category(), "timerfd_create");
-  loop_.add(timer_fd_, EPOLLIN, kTimerKey);
+  registration_ = loop_.attach(*this);
+  // The pacing timer is a timerfd of its own: open-loop sends are scheduled to the nanosecond,
+  // the loop's run_after() to the millisecond.
+  loop_.attach(timer_handler_).add(timer_fd_, EPOLLIN, 0);
 }
 
 ClientThread::~ClientThread() {
@@ -76,7 +81,7 @@ ClientThread::~ClientThread() {
 }
 
 void ClientThread::start() {
-  thread_ = std::thread([this] { loop_.run(*this); });
+  thread_ = std::thread([this] { loop_.run(); });
 }
 
 void ClientThread::join() {
@@ -159,13 +164,13 @@ void ClientThread::arm_timer(std::int64_t at_ns) {
   timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
 }
 
+void ClientThread::on_timer_fd() {
+  std::uint64_t expirations = 0;
+  if (read(timer_fd_, &expirations, sizeof expirations) < 0) return;
+  on_timer();
+}
+
 void ClientThread::on_event(std::uint64_t key, std::uint32_t events) {
-  if (key == kTimerKey) {
-    std::uint64_t expirations = 0;
-    if (read(timer_fd_, &expirations, sizeof expirations) < 0) return;
-    on_timer();
-    return;
-  }
   const auto slot = static_cast<std::uint32_t>(key);
   if (slot >= connections_.size()) return;
   Connection& c = connections_[slot];
@@ -283,7 +288,7 @@ void ClientThread::open_connection(Connection& c, std::int64_t now_ns) {
   c.state = State::kConnecting;
   ++connects_in_flight_;
   if (storm_) ++in_flight_;
-  loop_.add(c.fd, EPOLLOUT, key_of(c.slot, c.cycle));
+  registration_.add(c.fd, EPOLLOUT, key_of(c.slot, c.cycle));
 }
 
 void ClientThread::on_connected(Connection& c, std::uint32_t events, std::int64_t now_ns) {
@@ -300,7 +305,7 @@ void ClientThread::on_connected(Connection& c, std::uint32_t events, std::int64_
   }
   --connects_in_flight_;
   c.state = State::kOpen;
-  loop_.modify(c.fd, EPOLLIN, key_of(c.slot, c.cycle));
+  registration_.modify(c.fd, EPOLLIN, key_of(c.slot, c.cycle));
   ++result_.totals.connections_opened;
   live_opened_.add(1);
   live_open_.add(1);
@@ -352,7 +357,7 @@ std::int64_t ClientThread::intended_ns(const Connection& c, std::uint64_t sequen
 void ClientThread::set_writing(Connection& c, bool on) {
   if (c.writing == on) return;
   c.writing = on;
-  loop_.modify(c.fd, on ? (EPOLLIN | EPOLLOUT) : EPOLLIN, key_of(c.slot, c.cycle));
+  registration_.modify(c.fd, on ? (EPOLLIN | EPOLLOUT) : EPOLLIN, key_of(c.slot, c.cycle));
 }
 
 void ClientThread::try_send(Connection& c, std::int64_t now_ns) {

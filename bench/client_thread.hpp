@@ -135,6 +135,7 @@ class ClientThread final : private EventLoop::Handler {
   // Fails connects past --connect-timeout and opens more; returns when it is due again.
   std::int64_t connect_housekeeping(std::int64_t now);
   void arm_timer(std::int64_t at_ns);
+  void on_timer_fd();
   void open_more(std::int64_t now_ns);
   void open_connection(Connection& c, std::int64_t now_ns);
   void on_connected(Connection& c, std::uint32_t events, std::int64_t now_ns);
@@ -157,7 +158,6 @@ class ClientThread final : private EventLoop::Handler {
   std::int64_t intended_ns(const Connection& c, std::uint64_t sequence) const;
   void count_error();
 
-  static constexpr std::uint64_t kTimerKey = EventLoop::kWakeKey - 1;
   static constexpr std::size_t kScratchBytes = 64 * 1024;
   static constexpr unsigned kMaxConnectsInFlight = 256;
 
@@ -165,6 +165,8 @@ class ClientThread final : private EventLoop::Handler {
   const bool storm_;
   const bool open_loop_;
   EventLoop loop_;
+  EventLoop::Registration registration_;  // connections: key_of(slot, cycle)
+  EventLoop::FdHandler timer_handler_{[this](std::uint32_t) { on_timer_fd(); }};
   int timer_fd_ = -1;
   std::thread thread_;
   std::vector<Connection> connections_;

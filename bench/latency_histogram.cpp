@@ -26,6 +26,29 @@ std::uint64_t LatencyHistogram::highest_of(std::size_t index) {
 
 LatencyHistogram::LatencyHistogram() : counts_(bucket_count(), 0) {}
 
+LatencyHistogram LatencyHistogram::from_counts(std::vector<std::uint64_t> counts) {
+  LatencyHistogram h;
+  counts.resize(h.counts_.size(), 0);
+  h.counts_ = std::move(counts);
+  for (std::size_t i = 0; i < h.counts_.size(); ++i) {
+    const std::uint64_t n = h.counts_[i];
+    if (n == 0) continue;
+    h.count_ += n;
+    const std::uint64_t lo = lowest_of(i);
+    h.sum_ += n * (lo + (highest_of(i) - lo) / 2);
+    h.min_ = std::min(h.min_, lo);
+    h.max_ = std::max(h.max_, highest_of(i));
+  }
+  return h;
+}
+
+void LatencyHistogram::set_exact_summary(std::uint64_t min, std::uint64_t max, std::uint64_t sum) {
+  if (count_ == 0) return;
+  min_ = min;
+  max_ = max;
+  sum_ = sum;
+}
+
 void LatencyHistogram::add(const LatencyHistogram& other) {
   for (std::size_t i = 0; i < counts_.size(); ++i)
     counts_[i] += other.counts_[i];

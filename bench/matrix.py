@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """The benchmark matrix: echo-bench over a grid, against our server and the reference servers.
 
-Started by bench/run-matrix (which installs gnuplot and node and builds build/). For each worker
-count it starts build/echo-server, runs echo-bench over connections x sizes x pipelines, stops
-the server; then the same grid against each peer in bench/peers/. Writes into the results
-folder: raw/*.json (echo-bench's own reports), results.csv, summary.md and PNG plots (gnuplot).
+Started by bench/run-matrix (which installs gnuplot and node and builds build/ with the
+compiled peers). For each worker count it starts build/echo-server, runs echo-bench over
+connections x sizes x pipelines, stops the server; then the same grid against each peer in
+bench/peers/ (the threaded ones once per worker count). Every server first passes the echo check
+(bench/echo_check.py) or is reported as broken and not measured. Writes into the results folder:
+raw/*.json (echo-bench's own reports), results.csv, summary.md and PNG plots (gnuplot).
+`--check NAME...` only runs the echo check on the named servers (the tests use it).
 """
 import argparse
 import csv
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import time
 
+from echo_check import check_echo
 from processes import free_port, rss_bytes, server_env, stop, wait_listening
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,6 +41,48 @@ VARIANTS = {
     "buffer256k": ["--read_buffer_bytes", "262144"],
     "reads1": ["--reads_per_event", "1"],
     "reads16": ["--reads_per_event", "16"],
+}
+
+
+class Unavailable(Exception):
+    """A peer that cannot run here (its binary was not built, its runtime is missing)."""
+
+
+def _compiled(name):
+    def argv(build, _python, workers):
+        binary = os.path.join(build, "peers", name)
+        if not os.access(binary, os.X_OK):
+            raise Unavailable(f"{binary} was not built (see bench/peers/CMakeLists.txt)")
+        return [binary, "{port}", str(workers)]
+    return argv
+
+
+def _python_script(script, module=None):
+    def argv(_build, python, _workers):
+        if module and subprocess.run([python, "-c", f"import {module}"],
+                                     stderr=subprocess.DEVNULL).returncode != 0:
+            raise Unavailable(f"{python} cannot import {module} (Debian: python3-{module})")
+        return [python, os.path.join(HERE, "peers", script), "{port}"]
+    return argv
+
+
+def _node(_build, _python, _workers):
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        raise Unavailable("no node on PATH")
+    return [node, os.path.join(HERE, "peers", "node_echo.js"), "{port}"]
+
+
+# The reference servers (configs `peers = ...`): how each starts, and whether it takes a thread
+# count (threaded ones run once per worker count, the others once, on one thread).
+PEERS = {
+    "asio": (_compiled("asio-echo"), True),
+    "libuv": (_compiled("libuv-echo"), False),
+    "libevent": (_compiled("libevent-echo"), False),
+    "go": (_compiled("go-echo"), True),
+    "uvloop": (_python_script("uvloop_echo.py", "uvloop"), False),
+    "node": (_node, False),
+    "python": (_python_script("python_selectors_echo.py"), False),
 }
 
 CSV_FIELDS = [
@@ -89,8 +135,8 @@ def read_config(path):
         if variant not in VARIANTS:
             sys.exit(f"run-matrix: {path}: unknown variant '{variant}' ({', '.join(VARIANTS)})")
     for peer in grid["peers"]:
-        if peer not in ("python", "node"):
-            sys.exit(f"run-matrix: {path}: unknown peer '{peer}' (python, node)")
+        if peer not in PEERS:
+            sys.exit(f"run-matrix: {path}: unknown peer '{peer}' ({', '.join(PEERS)})")
     return grid
 
 
@@ -112,14 +158,17 @@ def process_rss_mib(pid):
 class Target:
     """A server to measure: how to start it, and whether it has an admin endpoint."""
 
-    def __init__(self, name, workers, command, admin_port=None, variant=""):
+    def __init__(self, name, workers, command, admin_port=None, variant="", threaded=True):
         self.name = name
         self.variant = variant
         self.workers = workers
+        self.threaded = threaded
         self.command = command
         self.admin_port = admin_port
         self.process = None
         self.log = None
+        # The echo check's verdict: None until run, then "ok" or what failed.
+        self.check = None
 
     def start(self, port, log_path):
         self.port = port
@@ -146,7 +195,9 @@ class Target:
             self.log = None
 
 
-def make_targets(grid, build, python):
+def make_targets(grid, build, python, unavailable):
+    """The servers to measure, ours first; peers that cannot run here go into `unavailable`
+    (name -> reason) instead."""
     targets = []
     server = os.path.join(build, "echo-server")
     for variant in grid["variants"]:
@@ -157,17 +208,29 @@ def make_targets(grid, build, python):
                 "--admin_port", str(admin), "--log_level", "warn", *VARIANTS[variant]],
                 admin_port=admin, variant=variant))
     for peer in grid["peers"]:
-        if peer == "python":
-            targets.append(Target("python", 1, [
-                python, os.path.join(HERE, "peers", "python_selectors_echo.py"), "{port}"]))
-        elif peer == "node":
-            node = shutil.which("node") or shutil.which("nodejs")
-            if node is None:
-                print("run-matrix: no node found; skipping the node peer", file=sys.stderr)
-                continue
-            targets.append(Target("node", 1, [
-                node, os.path.join(HERE, "peers", "node_echo.js"), "{port}"]))
+        command, threaded = PEERS[peer]
+        for workers in grid["workers"] if threaded else [1]:
+            try:
+                targets.append(Target(peer, workers, command(build, python, workers),
+                                      threaded=threaded))
+            except Unavailable as reason:
+                print(f"run-matrix: skipping the {peer} peer: {reason}", file=sys.stderr)
+                unavailable[peer] = str(reason)
+                break
     return targets
+
+
+def run_check(target, out_dir):
+    """Starts `target`, runs the echo check on it and stops it; the verdict is in target.check."""
+    name = f"{target.name}-{target.variant}" if target.variant else target.name
+    log_path = os.path.join(out_dir, f"server-{name}-w{target.workers}.log")
+    if not target.start(free_port(), log_path):
+        target.check = f"did not start (see {os.path.basename(log_path)})"
+        return
+    try:
+        target.check = check_echo(target.port) or "ok"
+    finally:
+        target.stop()
 
 
 def run_point(bench, target, connections, size, pipeline, grid, raw_dir, round_number):
@@ -256,12 +319,19 @@ def median_rows(rows):
 
 
 def label(row):
+    """What a server is called in tables and plots: workers are named where it has a choice."""
     if row["target"] == "multireactor":
         variant = row.get("variant") or "acceptor"
         # gnuplot's enhanced text would read "_" as a subscript.
         suffix = "" if variant == "acceptor" else f" {variant.replace('_', '-')}"
         return f"multireactor {row['workers']}w{suffix}"
+    if PEERS.get(row["target"], (None, False))[1]:
+        return f"{row['target']} {row['workers']}w"
     return row["target"]
+
+
+def target_label(target):
+    return label({"target": target.name, "workers": target.workers, "variant": target.variant})
 
 
 def write_csv(rows, path):
@@ -276,8 +346,9 @@ def fmt_rate(v):
     return f"{v:,.0f}" if isinstance(v, (int, float)) else "-"
 
 
-def write_summary(rows, grid, path, elapsed_s, run_count):
-    """rows: one per grid point (median_rows)."""
+def write_summary(rows, grid, path, elapsed_s, run_count, checks=(), unavailable=None):
+    """rows: one per grid point (median_rows). checks: (label, verdict) per server started;
+    unavailable: peer name -> why it could not run here."""
     labels = []
     for row in rows:
         if label(row) not in labels:
@@ -287,8 +358,9 @@ def write_summary(rows, grid, path, elapsed_s, run_count):
     out = ["# echo-bench matrix", "",
            f"{run_count} runs in {elapsed_s:.0f} s; {grid['duration']} s measured after "
            f"{grid['warmup']} s warm-up each; closed loop; every byte verified{rounds}. "
-           "Cells: messages/s (p99 latency ms) server CPU microseconds per message; `!` marks a "
-           "point with a run that was not clean.", ""]
+           "Cells: messages/s (p50/p99 latency ms) server CPU microseconds per message; `!` "
+           "marks a point with a run that was not clean.", ""]
+    out += check_section(checks, unavailable or {})
     for size in grid["sizes"]:
         for pipeline in grid["pipelines"]:
             points = [r for r in rows if r["size"] == size and r["pipeline"] == pipeline]
@@ -307,50 +379,15 @@ def write_summary(rows, grid, path, elapsed_s, run_count):
                         continue
                     r = match[0]
                     mark = "" if r.get("clean") else " !"
-                    p99 = r.get("p99_ms")
+                    p50, p99 = r.get("p50_ms"), r.get("p99_ms")
                     cpu = r.get("server_cpu_us_per_message")
                     cells.append(f"{fmt_rate(r.get('messages_per_s'))}"
-                                 + (f" ({p99:.2f})" if isinstance(p99, float) else "")
+                                 + (f" ({p50:.2f}/{p99:.2f})"
+                                    if isinstance(p50, float) and isinstance(p99, float) else "")
                                  + (f" {cpu:.2f}" if isinstance(cpu, float) else "") + mark)
                 out.append(f"| {c} | " + " | ".join(cells) + " |")
             out.append("")
-    # Ratios: our best worker count against each peer, point by point.
-    peers = [p for p in ("python", "node") if any(r["target"] == p for r in rows)]
-    if peers:
-        out.append("## Ratios: multireactor (best worker count) against each peer")
-        out.append("")
-        out.append("Throughput: our messages/s over theirs. CPU: their server CPU time per "
-                   "message over ours (from /proc, all threads). Client and server share the "
-                   "same cores, so the throughput ratio understates the server's difference; "
-                   "the CPU ratio does not.")
-        out.append("")
-        out.append("| size | pipeline | connections | " +
-                   " | ".join(f"msg/s x {p} | CPU/msg x {p}" for p in peers) + " |")
-        out.append("|---:|---:|---:|" + "---:|" * (2 * len(peers)))
-        for size in grid["sizes"]:
-            for pipeline in grid["pipelines"]:
-                for c in sorted({r["connections"] for r in rows}):
-                    ours = [r.get("messages_per_s") or 0 for r in rows
-                            if r["target"] == "multireactor" and r["size"] == size
-                            and r["pipeline"] == pipeline and r["connections"] == c]
-                    if not ours:
-                        continue
-                    ours_cpu = [r.get("server_cpu_us_per_message") for r in rows
-                                if r["target"] == "multireactor" and r["size"] == size
-                                and r["pipeline"] == pipeline and r["connections"] == c
-                                and r.get("server_cpu_us_per_message")]
-                    cells = []
-                    for p in peers:
-                        theirs = [r for r in rows
-                                  if r["target"] == p and r["size"] == size
-                                  and r["pipeline"] == pipeline and r["connections"] == c]
-                        rate = theirs[0].get("messages_per_s") if theirs else None
-                        cells.append(f"{max(ours) / rate:.1f}" if rate else "-")
-                        cpu = theirs[0].get("server_cpu_us_per_message") if theirs else None
-                        cells.append(f"{cpu / min(ours_cpu):.1f}" if cpu and ours_cpu else "-")
-                    if any(cell != "-" for cell in cells):
-                        out.append(f"| {size} | {pipeline} | {c} | " + " | ".join(cells) + " |")
-        out.append("")
+    out += peer_ratios(rows, grid)
     out += variant_ratios(rows)
     unclean = [r for r in rows if not r.get("clean")]
     out.append(f"Runs not clean: {len(unclean)}" + (
@@ -360,6 +397,75 @@ def write_summary(rows, grid, path, elapsed_s, run_count):
     out.append("")
     with open(path, "w") as f:
         f.write("\n".join(out))
+
+
+def check_section(checks, unavailable):
+    if not checks and not unavailable:
+        return []
+    out = ["## Echo check before measuring", "",
+           "The seed's message sent in three parts, then a 16 MiB stream written while its echo "
+           "is read (bench/echo_check.py). A broken server is not measured.", "",
+           "| server | check |", "|---|---|"]
+    out += [f"| {name} | {verdict.replace('|', '/')} |" for name, verdict in checks]
+    out += [f"| {name} | unavailable: {reason} |" for name, reason in unavailable.items()]
+    out.append("")
+    return out
+
+
+def geometric_mean(values):
+    return statistics.geometric_mean(values) if values else None
+
+
+def peer_ratios(rows, grid):
+    """Each peer over multireactor (acceptor) with as many threads, point by point: a
+    single-threaded peer against our 1 worker, a threaded one against ours with its count."""
+    ours = {(r["workers"], r["size"], r["pipeline"], r["connections"]): r for r in rows
+            if r["target"] == "multireactor" and (r.get("variant") or "acceptor") == "acceptor"}
+    peers = []
+    for r in rows:
+        if r["target"] != "multireactor" and label(r) not in peers:
+            peers.append(label(r))
+    if not peers or not ours:
+        return []
+
+    def ratio(r, field):
+        base = ours.get((r["workers"], r["size"], r["pipeline"], r["connections"]), {})
+        theirs, mine = r.get(field), base.get(field)
+        return theirs / mine if theirs and mine else None
+
+    out = []
+    for field, title, meaning in (
+            ("messages_per_s", "messages/s",
+             "above 1: the peer echoed more messages per second than we did"),
+            ("server_cpu_us_per_message", "server CPU time per message",
+             "above 1: the peer spent more CPU per message than we did (from /proc, all "
+             "threads)")):
+        out += [f"## Peer / multireactor: {title}", "",
+                f"Each peer's {title} over ours at the same point, against multireactor with as "
+                f"many threads (1 worker for the single-threaded peers); {meaning}. Client and "
+                "server share the cores, so the messages/s ratio understates the servers' "
+                "difference; the CPU ratio does not.", "",
+                "| size | pipeline | connections | " + " | ".join(peers) + " |",
+                "|---:|---:|---:|" + "---:|" * len(peers)]
+        per_peer = {name: [] for name in peers}
+        for size in grid["sizes"]:
+            for pipeline in grid["pipelines"]:
+                for c in sorted({r["connections"] for r in rows}):
+                    cells = []
+                    for name in peers:
+                        match = [r for r in rows if label(r) == name and r["size"] == size
+                                 and r["pipeline"] == pipeline and r["connections"] == c]
+                        value = ratio(match[0], field) if match else None
+                        if value is not None:
+                            per_peer[name].append(value)
+                        cells.append(f"{value:.2f}" if value is not None else "-")
+                    if any(cell != "-" for cell in cells):
+                        out.append(f"| {size} | {pipeline} | {c} | " + " | ".join(cells) + " |")
+        means = [geometric_mean(per_peer[name]) for name in peers]
+        out.append("| all | | geometric mean | " + " | ".join(
+            f"**{m:.2f}**" if m is not None else "-" for m in means) + " |")
+        out.append("")
+    return out
 
 
 def variant_ratios(rows):
@@ -388,6 +494,17 @@ def variant_ratios(rows):
         out.append("| " + " | ".join(str(k) for k in key) + " | " + " | ".join(cells) + " |")
     out.append("")
     return out
+
+
+# Twelve colours that stay apart (gnuplot's default cycle repeats after eight, and a plot with
+# every peer has more series than that); ours are drawn thicker.
+PLOT_COLOURS = ("#000000", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
+                "#f781bf", "#999999", "#66c2a5", "#b8a000", "#1b3a6b")
+
+
+def plot_style(index, name):
+    width = 3 if name.startswith("multireactor") else 1.5
+    return f"lc rgb '{PLOT_COLOURS[index % len(PLOT_COLOURS)]}' pt {index % 13 + 1} lw {width}"
 
 
 def plot(rows, grid, out_dir):
@@ -428,8 +545,8 @@ def plot(rows, grid, out_dir):
                 f"set output '{throughput_png}'\n"
                 f"set title 'echo throughput, {size}-byte messages, pipeline {pipeline}'\n"
                 "set ylabel 'messages/s'\nset logscale y\nset format y '%.0s%c'\n"
-                "plot " + ", ".join(f"'{d}' using 1:2 with linespoints lw 2 title '{n}'"
-                                    for n, d in series) + "\n")
+                "plot " + ", ".join(f"'{d}' using 1:2 with linespoints {plot_style(i, n)} "
+                                    f"title '{n}'" for i, (n, d) in enumerate(series)) + "\n")
             latency_png = os.path.join(out_dir, f"latency-s{size}-p{pipeline}.png")
             script += (
                 f"set output '{latency_png}'\n"
@@ -437,8 +554,8 @@ def plot(rows, grid, out_dir):
                 "(solid p50, dashed p99)'\n"
                 "set ylabel 'milliseconds'\nset logscale y\nset format y '%g'\n"
                 "plot " + ", ".join(
-                    f"'{d}' using 1:3 with linespoints lw 2 lc {i + 1} dt 1 title '{n} p50', "
-                    f"'{d}' using 1:4 with linespoints lw 2 lc {i + 1} dt 2 title '{n} p99'"
+                    f"'{d}' using 1:3 with linespoints {plot_style(i, n)} dt 1 title '{n} p50', "
+                    f"'{d}' using 1:4 with linespoints {plot_style(i, n)} dt 2 title '{n} p99'"
                     for i, (n, d) in enumerate(series)) + "\n")
             # Client and server share the CPUs here, so throughput says as much about the client
             # as about the server; the server's own CPU time per message does not.
@@ -447,10 +564,10 @@ def plot(rows, grid, out_dir):
                 f"set output '{cpu_png}'\n"
                 f"set title 'server CPU time per echoed message, {size}-byte messages, "
                 f"pipeline {pipeline} (lower is better)'\n"
-                "set ylabel 'microseconds (user + system)'\nunset logscale y\nset yrange [0:*]\n"
+                "set ylabel 'microseconds (user + system)'\nset logscale y\n"
                 "set format y '%g'\n"
-                "plot " + ", ".join(f"'{d}' using 1:6 with linespoints lw 2 title '{n}'"
-                                    for n, d in series) + "\n")
+                "plot " + ", ".join(f"'{d}' using 1:6 with linespoints {plot_style(i, n)} "
+                                    f"title '{n}'" for i, (n, d) in enumerate(series)) + "\n")
             done = subprocess.run([gnuplot], input=script.encode(), stderr=subprocess.PIPE)
             if done.returncode != 0:
                 print("run-matrix: gnuplot failed:", done.stderr.decode(), file=sys.stderr)
@@ -497,8 +614,14 @@ def main():
     parser.add_argument("--out", help="results folder (default results/matrix-<time>)")
     parser.add_argument("--no-peers", action="store_true", help="only our server")
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--python", default=sys.executable, help="interpreter for the python peer")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter for the python and uvloop peers")
+    parser.add_argument("--check", nargs="+", metavar="NAME",
+                        help="only run the echo check on these servers (multireactor and peer "
+                        "names, threaded ones with 2 threads); one 'NAME: verdict' line each")
     args = parser.parse_args()
+    if args.check:
+        return check_only(args)
 
     config = args.config or os.path.join(
         ROOT, "configs", "matrix-quick.conf" if args.quick else "matrix.conf")
@@ -516,7 +639,15 @@ def main():
 
     started = time.monotonic()
     rows = []
-    targets = make_targets(grid, args.build, args.python)
+    unavailable = {}
+    targets = make_targets(grid, args.build, args.python, unavailable)
+    checks = []
+    for target in targets:
+        run_check(target, out_dir)
+        checks.append((target_label(target), target.check))
+        print(f"  echo check {checks[-1][0]:<16} {target.check}", flush=True)
+    broken = [t for t in targets if t.check != "ok"]
+    targets = [t for t in targets if t.check == "ok"]
     total = grid["rounds"] * sum(
         len(grid["connections"] if t.name == "multireactor" else grid["peer_connections"])
         for t in targets) * len(grid["sizes"]) * len(grid["pipelines"])
@@ -530,12 +661,41 @@ def main():
     elapsed = time.monotonic() - started
     write_csv(rows, os.path.join(out_dir, "results.csv"))
     medians = median_rows(rows)
-    write_summary(medians, grid, os.path.join(out_dir, "summary.md"), elapsed, len(rows))
+    write_summary(medians, grid, os.path.join(out_dir, "summary.md"), elapsed, len(rows),
+                  checks, unavailable)
     plots = plot(medians, grid, out_dir)
     print(f"run-matrix: {len(rows)} runs in {elapsed:.0f} s -> "
           f"{os.path.relpath(out_dir, ROOT)}/ (results.csv, summary.md, {len(plots)} plots)")
+    for target in broken:
+        print(f"run-matrix: {target_label(target)} is broken, not measured: {target.check}",
+              file=sys.stderr)
     ours_unclean = [r for r in rows if r["target"] == "multireactor" and not r.get("clean")]
-    return 1 if ours_unclean else 0
+    ours_broken = [t for t in broken if t.name == "multireactor"]
+    return 1 if ours_unclean or ours_broken else 0
+
+
+def check_only(args):
+    """--check: the echo check alone, for the tests and for trying a peer by hand."""
+    grid = {"workers": [2], "variants": ["acceptor"], "peers": []}
+    for name in args.check:
+        if name != "multireactor" and name not in PEERS:
+            sys.exit(f"run-matrix: unknown server '{name}' (multireactor, {', '.join(PEERS)})")
+    out_dir = args.out or os.path.join(ROOT, "results", time.strftime("check-%Y%m%d-%H%M%S"))
+    os.makedirs(out_dir, exist_ok=True)
+    status = 0
+    for name in args.check:
+        unavailable = {}
+        grid["peers"] = [] if name == "multireactor" else [name]
+        targets = make_targets(grid, args.build, args.python, unavailable)
+        if name != "multireactor":
+            targets = [t for t in targets if t.name == name]
+        if unavailable:
+            print(f"{name}: unavailable: {unavailable[name]}", flush=True)
+            continue
+        run_check(targets[0], out_dir)
+        print(f"{name}: {targets[0].check}", flush=True)
+        status |= targets[0].check != "ok"
+    return status
 
 
 if __name__ == "__main__":

@@ -16,21 +16,21 @@
 #include <thread>
 #include <vector>
 
+#include "config/config.hpp"
+#include "echo/echo_reactor.hpp"
 #include "latency_histogram.hpp"
 #include "message_framing.hpp"
-#include "multireactor/config.hpp"
+#include "multireactor/detail/output_buffer.hpp"
 #include "multireactor/event_loop.hpp"
-#include "multireactor/output_buffer.hpp"
-#include "multireactor/server.hpp"
 #include "multireactor/socket.hpp"
-#include "multireactor/worker.hpp"
+#include "server/server.hpp"
 
 namespace {
 
 // A loop on its own thread that does nothing but run posted tasks.
-class LoopThread final : private mr::EventLoop::Handler {
+class LoopThread final {
  public:
-  LoopThread() : thread_([this] { loop_.run(*this); }) {}
+  LoopThread() : thread_([this] { loop_.run(); }) {}
   ~LoopThread() {
     loop_.stop();
     thread_.join();
@@ -38,7 +38,6 @@ class LoopThread final : private mr::EventLoop::Handler {
   mr::EventLoop& loop() { return loop_; }
 
  private:
-  void on_event(std::uint64_t, std::uint32_t) override {}
   mr::EventLoop loop_;
   std::thread thread_;
 };
@@ -162,7 +161,7 @@ void BM_LoopbackEchoRoundTrip(benchmark::State& state) {
     served = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   close(listener);
   mr::set_tcp_nodelay(served, true);
-  mr::Worker worker(0, mr::WorkerOptions{});
+  mr::EchoWorker worker(0, mr::WorkerOptions{});
   worker.start();
   worker.hand_off(std::span<const int>(&served, 1));
   std::vector<char> out(size, 'e');

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "multireactor/http_request.hpp"
+#include "admin/http_request.hpp"
 
 namespace {
 

@@ -3,10 +3,18 @@
 
 MR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Debian packages the build and the test suite need.
+# Debian packages the build and the test suite need (the last line: bench/peers/, the reference
+# servers the matrix measures and the tests check).
 MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest libgmock-dev libbenchmark-dev python3 prometheus procps util-linux
-  iproute2 python3-yaml nlohmann-json3-dev strace)
+  iproute2 python3-yaml nlohmann-json3-dev strace libcpp-httplib-dev zlib1g-dev nodejs systemd
+  libboost-dev libuv1-dev libevent-dev golang-go python3-uvloop)
+
+# Commands whose Debian package is installed only when the command is missing: the machine may
+# carry the command from another package that conflicts with Debian's (NodeSource's nodejs
+# bundles npm and conflicts with Debian's npm; Google's kubectl package owns /usr/bin/kubectl like
+# Debian's kubernetes-client). COMMAND:PACKAGE.
+MR_COMMAND_PACKAGES=(npm:npm kubectl:kubernetes-client)
 
 # What scripts/cross-test ARCH needs besides MR_PACKAGES: Debian's cross compiler, qemu-user
 # (no binfmt_misc registration: the tests run under qemu-ARCH explicitly) and the -dev packages
@@ -17,12 +25,23 @@ MR_CROSS_PACKAGES_arm64=(g++-aarch64-linux-gnu qemu-user file libboost-program-o
 
 mr_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# Installs the Debian packages given (or MR_PACKAGES) that are not installed yet.
+# Installs the Debian packages given (or MR_PACKAGES, and MR_COMMAND_PACKAGES whose command is
+# missing) that are not installed yet.
 mr_install_packages() {
   local wanted=("$@")
-  ((${#wanted[@]})) || wanted=("${MR_PACKAGES[@]}")
   local missing=()
+  if ((${#wanted[@]} == 0)); then
+    wanted=("${MR_PACKAGES[@]}")
+    local entry
+    for entry in "${MR_COMMAND_PACKAGES[@]}"; do
+      command -v "${entry%%:*}" >/dev/null || missing+=("${entry#*:}")
+    done
+  fi
   for p in "${wanted[@]}"; do
+    # Node from elsewhere (NodeSource's nodejs carries npm and conflicts with Debian's) will do:
+    # the histogram decoding test only needs the commands.
+    [[ $p == nodejs ]] && command -v node >/dev/null && continue
+    [[ $p == npm ]] && command -v npm >/dev/null && continue
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   ((${#missing[@]})) || return 0

@@ -4,7 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <httplib.h>
+
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -42,11 +46,29 @@ HttpResponse http_exchange(std::uint16_t port, std::string_view raw, const Deadl
 }
 
 HttpResponse http_get(std::uint16_t port, std::string_view target, const Deadline& deadline) {
-  std::string request = "GET ";
-  request += target;
-  request += " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-             "\r\nUser-Agent: mr-tests\r\nConnection: close\r\n\r\n";
-  return http_exchange(port, request, deadline);
+  HttpResponse response;
+  httplib::Client client("127.0.0.1", port);
+  const auto budget = std::chrono::milliseconds(std::max(1, deadline.poll_timeout_ms()));
+  client.set_connection_timeout(budget);
+  client.set_read_timeout(budget);
+  client.set_write_timeout(budget);
+  client.set_keep_alive(false);
+  const httplib::Result result = client.Get(std::string(target), {{"User-Agent", "mr-tests"}});
+  if (!result) {
+    response.error = httplib::to_string(result.error());
+    return response;
+  }
+  response.status = result->status;
+  // The head as it came, less the body's framing (cpp-httplib has undone any chunking).
+  response.head = "HTTP/1.1 " + std::to_string(result->status) + " " + result->reason;
+  for (const auto& [name, value] : result->headers) {
+    response.head += "\r\n";
+    response.head += name;
+    response.head += ": ";
+    response.head += value;
+  }
+  response.body = result->body;
+  return response;
 }
 
 std::string header_value(const std::string& head, std::string_view name) {

@@ -1,6 +1,8 @@
-// Test helpers for the admin endpoint: a one-shot HTTP/1.x exchange over TestClient, a free-port
-// picker for programs that need a port number up front, temporary directories, and running a
-// command with a file on its standard input (promtool).
+// Test helpers for the admin endpoint: a GET through cpp-httplib (the HTTP client the tests and
+// echo-bench share), a one-shot exchange of raw bytes over TestClient (for requests no client
+// would send: malformed, partial, oversized), a free-port picker for programs that need a port
+// number up front, temporary directories, and running a command with a file on its standard
+// input (promtool).
 //
 // Contract: every call is bounded by the Deadline it is given; nothing here throws.
 #pragma once
@@ -24,7 +26,8 @@ struct HttpResponse {
 // Sends `raw` to 127.0.0.1:port and reads until the server closes; parses the status line and
 // splits head and body (the body is what follows the blank line, as sent).
 HttpResponse http_exchange(std::uint16_t port, std::string_view raw, const Deadline& deadline);
-// GET `target` with HTTP/1.1, a Host field and Connection: close.
+// GET `target` with cpp-httplib (HTTP/1.1, Connection: close); the head is rebuilt from the
+// status and header fields it parsed, the body is decoded (chunking undone).
 HttpResponse http_get(std::uint16_t port, std::string_view target, const Deadline& deadline);
 // The value of header `name` (case-insensitive) in `head`, "" when absent.
 std::string header_value(const std::string& head, std::string_view name);

@@ -15,10 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/stats_render.hpp"
 #include "admin_http.hpp"
-#include "multireactor/server.hpp"
 #include "multireactor/socket.hpp"
-#include "multireactor/stats_render.hpp"
+#include "server/server.hpp"
 #include "test_client.hpp"
 #include "test_server.hpp"
 

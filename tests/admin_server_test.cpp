@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/admin_server.hpp"
 #include "admin_http.hpp"
-#include "multireactor/admin_server.hpp"
 #include "multireactor/event_loop.hpp"
 #include "test_client.hpp"
 
@@ -98,7 +98,7 @@ class AdminHarness {
     source_ = source.get();
     admin_ = std::make_unique<AdminServer>(std::move(source), loop_, make_address("127.0.0.1", 0),
                                            options);
-    thread_ = std::thread([this] { loop_.run(*admin_); });
+    thread_ = std::thread([this] { loop_.run(); });
   }
   ~AdminHarness() {
     loop_.stop();

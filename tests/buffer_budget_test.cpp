@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include "multireactor/buffer_budget.hpp"
-#include "multireactor/memory_limit.hpp"
-#include "multireactor/memory_trimmer.hpp"
-#include "multireactor/output_buffer.hpp"
-#include "multireactor/server.hpp"
+#include "multireactor/detail/buffer_budget.hpp"
+#include "multireactor/detail/output_buffer.hpp"
+#include "server/server.hpp"
+#include "system/memory_limit.hpp"
+#include "system/memory_trimmer.hpp"
 #include "test_client.hpp"
 #include "test_server.hpp"
 

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-#include "multireactor/output_buffer.hpp"
+#include "multireactor/detail/output_buffer.hpp"
 #include "test_client.hpp"
 
 namespace mr {

@@ -11,8 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "multireactor/config.hpp"
-#include "multireactor/config_reload.hpp"
+#include "config/config.hpp"
+#include "server/config_reload.hpp"
+#include "server/server.hpp"
 
 namespace mr {
 namespace {
@@ -117,7 +118,7 @@ TEST(Config, EveryOptionIsSettableFromTheCommandLine) {
   want.log_level = "warn";
   want.log_file = "/tmp/x.log";
   want.stats_interval_s = 10;
-  want.log_format = "json";
+  want.log_format = LogFormat::kJson;
   want.log_file_max_bytes = 8192;
   want.log_file_count = 5;
   want.admin_bind = "::1";
@@ -146,6 +147,87 @@ TEST(Config, EveryOptionIsSettableFromTheCommandLine) {
   }
 }
 
+// The engine's option structs carry library defaults for embedders; the server takes every engine
+// option from the config table, so the table's defaults (not the library's) are what runs.
+TEST(Config, TheServerTakesEveryEngineOptionFromTheConfigTable) {
+  const auto check = [](const ServerConfig& c) {
+    const ReactorOptions o = reactor_options(c);
+    EXPECT_EQ(o.bind, c.bind);
+    EXPECT_EQ(o.port, c.port);
+    EXPECT_EQ(o.backlog, c.backlog);
+    EXPECT_EQ(o.workers, c.workers);
+    EXPECT_EQ(o.accept_mode, c.accept_mode);
+    EXPECT_EQ(o.dispatch, c.dispatch);
+    EXPECT_EQ(o.pin_workers, c.cpu_affinity == CpuAffinity::kAuto);
+    EXPECT_EQ(o.max_connections, c.max_connections);
+    EXPECT_EQ(o.max_buffered_bytes, c.max_buffered_bytes);
+    EXPECT_EQ(o.worker.high_water_mark, c.high_water_mark);
+    EXPECT_EQ(o.worker.idle_timeout_ms, c.idle_timeout_ms);
+    EXPECT_EQ(o.worker.max_events, static_cast<int>(c.epoll_events));
+    EXPECT_EQ(o.worker.scratch_bytes, c.read_buffer_bytes);
+    EXPECT_EQ(o.worker.reads_per_event, c.reads_per_event);
+    EXPECT_EQ(o.accepted_socket.tcp_nodelay, c.tcp_nodelay);
+    EXPECT_EQ(o.accepted_socket.send_buffer_bytes, static_cast<int>(c.socket_send_buffer_bytes));
+    EXPECT_EQ(o.accepted_socket.receive_buffer_bytes,
+              static_cast<int>(c.socket_receive_buffer_bytes));
+    EXPECT_EQ(o.accepted_socket.keepalive, c.tcp_keepalive);
+    EXPECT_EQ(o.accepted_socket.keepidle_s, static_cast<int>(c.tcp_keepidle_s));
+    EXPECT_EQ(o.accepted_socket.keepintvl_s, static_cast<int>(c.tcp_keepintvl_s));
+    EXPECT_EQ(o.accepted_socket.keepcnt, static_cast<int>(c.tcp_keepcnt));
+    EXPECT_EQ(o.accepted_socket.user_timeout_ms, c.tcp_user_timeout_ms);
+  };
+  check(ServerConfig{});
+  const ConfigOutcome changed = parse({"--bind",
+                                       "127.0.0.2",
+                                       "--port",
+                                       "7001",
+                                       "--backlog",
+                                       "77",
+                                       "--workers",
+                                       "3",
+                                       "--accept_mode",
+                                       "reuseport",
+                                       "--dispatch",
+                                       "least_connections",
+                                       "--cpu_affinity",
+                                       "auto",
+                                       "--max_connections",
+                                       "55",
+                                       "--max_buffered_bytes",
+                                       "1048576",
+                                       "--high_water_mark",
+                                       "4096",
+                                       "--idle_timeout_ms",
+                                       "9",
+                                       "--epoll_events",
+                                       "17",
+                                       "--read_buffer_bytes",
+                                       "2048",
+                                       "--reads_per_event",
+                                       "2",
+                                       "--tcp_nodelay",
+                                       "false",
+                                       "--socket_send_buffer_bytes",
+                                       "8192",
+                                       "--socket_receive_buffer_bytes",
+                                       "16384",
+                                       "--tcp_keepalive",
+                                       "off",
+                                       "--tcp_keepidle_s",
+                                       "5",
+                                       "--tcp_keepintvl_s",
+                                       "6",
+                                       "--tcp_keepcnt",
+                                       "7",
+                                       "--tcp_user_timeout_ms",
+                                       "8"});
+  ASSERT_EQ(changed.action, Action::kRun) << changed.message;
+  EXPECT_EQ(changed.config.accept_mode, AcceptMode::kReuseport);
+  EXPECT_EQ(changed.config.dispatch, Dispatch::kLeastConnections);
+  EXPECT_EQ(changed.config.cpu_affinity, CpuAffinity::kAuto);
+  check(changed.config);
+}
+
 TEST(Config, EveryOptionIsSettableFromTheEnvironmentAndAFile) {
   const ConfigOutcome from_env = parse(
       {}, {"MR_WORKERS=5", "MR_HIGH_WATER_MARK=4096", "MR_TCP_NODELAY=off", "MR_LOG_FORMAT=json"});
@@ -153,7 +235,7 @@ TEST(Config, EveryOptionIsSettableFromTheEnvironmentAndAFile) {
   EXPECT_EQ(from_env.config.workers, 5u);
   EXPECT_EQ(from_env.config.high_water_mark, 4096u);
   EXPECT_FALSE(from_env.config.tcp_nodelay);
-  EXPECT_EQ(from_env.config.log_format, "json");
+  EXPECT_EQ(from_env.config.log_format, LogFormat::kJson);
 
   std::string text = "# every option, at a non-default value\n\n";
   ServerConfig want;

@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
-#include "multireactor/connection_table.hpp"
+#include "multireactor/detail/connection_table.hpp"
 
 namespace mr {
 namespace {
 
 TEST(ConnectionTable, EmptyTableFindsNothing) {
-  ConnectionTable table;
+  detail::ConnectionTable table;
   EXPECT_EQ(table.active(), 0u);
   EXPECT_EQ(table.find(0), nullptr);
   EXPECT_EQ(table.find((std::uint64_t{1} << 32) | 0), nullptr);
@@ -19,8 +19,8 @@ TEST(ConnectionTable, EmptyTableFindsNothing) {
 }
 
 TEST(ConnectionTable, AcquiredConnectionIsOpenAndFoundByItsKey) {
-  ConnectionTable table;
-  Connection* c = table.acquire(7);
+  detail::ConnectionTable table;
+  detail::ConnectionState* c = table.acquire(7);
   ASSERT_NE(c, nullptr);
   EXPECT_TRUE(c->open());
   EXPECT_EQ(c->fd, 7);
@@ -30,7 +30,7 @@ TEST(ConnectionTable, AcquiredConnectionIsOpenAndFoundByItsKey) {
 }
 
 TEST(ConnectionTable, EachOpenConnectionHasItsOwnSlot) {
-  ConnectionTable table;
+  detail::ConnectionTable table;
   std::set<std::uint32_t> slots;
   for (int fd = 10; fd < 110; ++fd)
     slots.insert(table.acquire(fd)->slot);
@@ -39,8 +39,8 @@ TEST(ConnectionTable, EachOpenConnectionHasItsOwnSlot) {
 }
 
 TEST(ConnectionTable, ReleasedKeyMissesAtOnce) {
-  ConnectionTable table;
-  Connection* c = table.acquire(7);
+  detail::ConnectionTable table;
+  detail::ConnectionState* c = table.acquire(7);
   const std::uint64_t key = c->key();
   table.release(c);
   EXPECT_EQ(table.find(key), nullptr);
@@ -49,14 +49,14 @@ TEST(ConnectionTable, ReleasedKeyMissesAtOnce) {
 }
 
 TEST(ConnectionTable, ReusedSlotGetsANewGenerationSoTheStaleKeyMisses) {
-  ConnectionTable table;
-  Connection* first = table.acquire(7);
+  detail::ConnectionTable table;
+  detail::ConnectionState* first = table.acquire(7);
   const std::uint64_t stale_key = first->key();
   const std::uint32_t slot = first->slot;
   const std::uint32_t generation = first->generation;
   table.release(first);
 
-  Connection* second = table.acquire(8);
+  detail::ConnectionState* second = table.acquire(8);
   EXPECT_EQ(second->slot, slot) << "a freed slot is reused before the table grows";
   EXPECT_NE(second->generation, generation);
   EXPECT_NE(second->key(), stale_key);
@@ -66,10 +66,10 @@ TEST(ConnectionTable, ReusedSlotGetsANewGenerationSoTheStaleKeyMisses) {
 }
 
 TEST(ConnectionTable, MostRecentlyFreedSlotIsReusedFirst) {
-  ConnectionTable table;
-  Connection* a = table.acquire(1);
-  Connection* b = table.acquire(2);
-  Connection* c = table.acquire(3);
+  detail::ConnectionTable table;
+  detail::ConnectionState* a = table.acquire(1);
+  detail::ConnectionState* b = table.acquire(2);
+  detail::ConnectionState* c = table.acquire(3);
   const std::uint32_t slot_a = a->slot;
   const std::uint32_t slot_c = c->slot;
   table.release(a);
@@ -81,10 +81,10 @@ TEST(ConnectionTable, MostRecentlyFreedSlotIsReusedFirst) {
 }
 
 TEST(ConnectionTable, ManyReusesOfOneSlotNeverRepeatAKey) {
-  ConnectionTable table;
+  detail::ConnectionTable table;
   std::set<std::uint64_t> keys;
   for (int i = 0; i < 1000; ++i) {
-    Connection* c = table.acquire(i);
+    detail::ConnectionState* c = table.acquire(i);
     EXPECT_TRUE(keys.insert(c->key()).second) << "key repeated at reuse " << i;
     table.release(c);
   }
@@ -93,8 +93,8 @@ TEST(ConnectionTable, ManyReusesOfOneSlotNeverRepeatAKey) {
 }
 
 TEST(ConnectionTable, AcquireStartsFromAFreshConnectionState) {
-  ConnectionTable table;
-  Connection* c = table.acquire(7);
+  detail::ConnectionTable table;
+  detail::ConnectionState* c = table.acquire(7);
   c->interest = 5;
   c->reading_paused = true;
   c->peer_closed_write = true;
@@ -103,7 +103,7 @@ TEST(ConnectionTable, AcquireStartsFromAFreshConnectionState) {
   EXPECT_TRUE(c->pending.empty());
   EXPECT_EQ(c->pending.capacity(), 0u) << "release gives the buffer memory back";
 
-  Connection* reused = table.acquire(9);
+  detail::ConnectionState* reused = table.acquire(9);
   ASSERT_EQ(reused, c);
   EXPECT_EQ(reused->interest, 0u);
   EXPECT_FALSE(reused->reading_paused);
@@ -112,13 +112,13 @@ TEST(ConnectionTable, AcquireStartsFromAFreshConnectionState) {
 }
 
 TEST(ConnectionTable, PointersStayValidWhileTheTableGrows) {
-  ConnectionTable table;
-  Connection* first = table.acquire(1000);
+  detail::ConnectionTable table;
+  detail::ConnectionState* first = table.acquire(1000);
   first->pending.append("kept", 4);
   const std::uint64_t first_key = first->key();
-  std::vector<Connection*> all{first};
+  std::vector<detail::ConnectionState*> all{first};
   std::vector<std::uint64_t> keys{first_key};
-  const int count = static_cast<int>(3 * ConnectionTable::kPageSlots + 17);
+  const int count = static_cast<int>(3 * detail::ConnectionTable::kPageSlots + 17);
   for (int fd = 1001; fd < 1000 + count; ++fd) {
     all.push_back(table.acquire(fd));
     keys.push_back(all.back()->key());
@@ -133,28 +133,28 @@ TEST(ConnectionTable, PointersStayValidWhileTheTableGrows) {
 }
 
 TEST(ConnectionTable, ForEachOpenVisitsOnlyOpenConnectionsAndMayReleaseThem) {
-  ConnectionTable table;
-  std::vector<Connection*> all;
+  detail::ConnectionTable table;
+  std::vector<detail::ConnectionState*> all;
   for (int fd = 0; fd < 10; ++fd)
     all.push_back(table.acquire(100 + fd));
   table.release(all[3]);
   table.release(all[7]);
 
   std::set<int> visited;
-  table.for_each_open([&](Connection& c) {
+  table.for_each_open([&](detail::ConnectionState& c) {
     visited.insert(c.fd);
     table.release(&c);
   });
   EXPECT_EQ(visited, (std::set<int>{100, 101, 102, 104, 105, 106, 108, 109}));
   EXPECT_EQ(table.active(), 0u);
   int left = 0;
-  table.for_each_open([&](Connection&) { ++left; });
+  table.for_each_open([&](detail::ConnectionState&) { ++left; });
   EXPECT_EQ(left, 0);
 }
 
 TEST(ConnectionTable, KeyWithASlotBeyondTheTableMisses) {
-  ConnectionTable table;
-  Connection* c = table.acquire(1);
+  detail::ConnectionTable table;
+  detail::ConnectionState* c = table.acquire(1);
   const std::uint64_t beyond = (std::uint64_t{c->generation} << 32) | (c->slot + 5000);
   EXPECT_EQ(table.find(beyond), nullptr);
 }

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "child_process.hpp"
-#include "multireactor/config.hpp"
+#include "config/config.hpp"
 
 namespace mr {
 namespace {

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "multireactor/server.hpp"
 #include "multireactor/stats.hpp"
+#include "server/server.hpp"
 #include "test_client.hpp"
 #include "test_server.hpp"
 

@@ -24,9 +24,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/stats_render.hpp"
 #include "admin_http.hpp"
 #include "child_process.hpp"
-#include "multireactor/stats_render.hpp"
 #include "test_client.hpp"
 
 namespace mr {

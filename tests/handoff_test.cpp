@@ -11,11 +11,11 @@
 #include <thread>
 #include <vector>
 
-#include "multireactor/acceptor.hpp"
+#include "echo/echo_reactor.hpp"
 #include "multireactor/event_loop.hpp"
-#include "multireactor/server.hpp"
 #include "multireactor/socket.hpp"
-#include "multireactor/worker.hpp"
+#include "reactor/acceptor.hpp"
+#include "server/server.hpp"
 #include "test_client.hpp"
 #include "test_server.hpp"
 
@@ -26,15 +26,9 @@ using namespace std::chrono_literals;
 using test::Deadline;
 using test::TestClient;
 
-class IgnoreEvents final : public EventLoop::Handler {
- public:
-  void on_event(std::uint64_t, std::uint32_t) override {}
-};
-
 TEST(EventLoop, PostedTasksRunOnTheLoopThreadInPostingOrder) {
   EventLoop loop;
-  IgnoreEvents handler;
-  std::thread runner([&] { loop.run(handler); });
+  std::thread runner([&] { loop.run(); });
 
   constexpr int kThreads = 4;
   constexpr int kTasksPerThread = 2000;
@@ -68,8 +62,7 @@ TEST(EventLoop, PostedTasksRunOnTheLoopThreadInPostingOrder) {
 
 TEST(EventLoop, StopFromAnotherThreadEndsAnIdleLoop) {
   EventLoop loop;
-  IgnoreEvents handler;
-  std::thread runner([&] { loop.run(handler); });
+  std::thread runner([&] { loop.run(); });
   // Once a posted task has run, run() owns the loop on the runner thread and is idle.
   std::atomic<bool> ran{false};
   loop.post([&] { ran.store(true); });
@@ -82,8 +75,7 @@ TEST(EventLoop, StopFromAnotherThreadEndsAnIdleLoop) {
 
 TEST(EventLoop, ATaskCanStopItsOwnLoop) {
   EventLoop loop;
-  IgnoreEvents handler;
-  std::thread runner([&] { loop.run(handler); });
+  std::thread runner([&] { loop.run(); });
   bool stopped_from_inside = false;
   loop.post([&] {
     stopped_from_inside = loop.in_loop_thread();
@@ -106,7 +98,7 @@ SocketPair make_pair() {
 }
 
 TEST(WorkerHandOff, EchoesOnDescriptorsHandedFromManyThreads) {
-  Worker worker(0, WorkerOptions{});
+  EchoWorker worker(0, WorkerOptions{});
   worker.start();
   constexpr int kThreads = 4;
   constexpr int kPerThread = 25;
@@ -192,16 +184,16 @@ TEST(RoundRobin, ServerWithFourWorkersGivesEachOneHundredOfFourHundredConnection
 
 // An Acceptor with its own workers, outside a Server.
 struct AcceptorRig {
-  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<EchoWorker>> workers;
   std::unique_ptr<Acceptor> acceptor;
   std::uint16_t port = 0;
 
   AcceptorRig(unsigned worker_count, AcceptorOptions options) {
     const int listen_fd = listen_tcp(make_address("127.0.0.1", 0), 1024);
     port = local_port(listen_fd);
-    std::vector<Worker*> raw;
+    std::vector<detail::WorkerCore*> raw;
     for (unsigned i = 0; i < worker_count; ++i) {
-      workers.push_back(std::make_unique<Worker>(i, WorkerOptions{}));
+      workers.push_back(std::make_unique<EchoWorker>(i, WorkerOptions{}));
       raw.push_back(workers.back().get());
     }
     acceptor = std::make_unique<Acceptor>(listen_fd, raw, options);

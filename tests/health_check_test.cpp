@@ -1,5 +1,5 @@
 // `echo-server --health-check` against a tiny fake HTTP server on 127.0.0.1, port 0.
-#include "multireactor/health_check.hpp"
+#include "admin/health_check.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "multireactor/http_request.hpp"
+#include "admin/http_request.hpp"
 
 namespace mr {
 namespace {

@@ -15,10 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include "admin_http.hpp"
-#include "multireactor/config_reload.hpp"
-#include "multireactor/json_log_formatter.hpp"
-#include "multireactor/log_file_sink.hpp"
-#include "multireactor/logging.hpp"
+#include "log/json_log_formatter.hpp"
+#include "log/log_file_sink.hpp"
+#include "log/logging.hpp"
+#include "server/config_reload.hpp"
 
 namespace mr {
 namespace {

@@ -16,8 +16,8 @@
 
 #include <gtest/gtest.h>
 
-#include "multireactor/server.hpp"
 #include "multireactor/socket.hpp"
+#include "server/server.hpp"
 
 extern "C" void* __libc_malloc(std::size_t);
 extern "C" void* __libc_calloc(std::size_t, std::size_t);

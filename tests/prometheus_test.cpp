@@ -13,7 +13,7 @@
 
 #include "admin_http.hpp"
 #include "child_process.hpp"
-#include "multireactor/server.hpp"
+#include "server/server.hpp"
 #include "test_client.hpp"
 #include "test_server.hpp"
 

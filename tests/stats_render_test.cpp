@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -11,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "multireactor/stats_render.hpp"
+#include "admin/stats_render.hpp"
 
 namespace mr {
 namespace {
@@ -214,6 +215,77 @@ TEST(StatsLog, DumpNamesEveryFieldWithItsStatsName) {
   AcceptorStatsSnapshot acceptor;
   acceptor.connections_rejected = 9;
   EXPECT_NE(format_acceptor_fields(acceptor).find("connections_rejected=9"), std::string::npos);
+}
+
+// "a=1 b=2" -> {a: "1", b: "2"}.
+std::map<std::string, std::string> key_values(const std::string& line) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(line);
+  for (std::string word; in >> word;) {
+    const auto eq = word.find('=');
+    if (eq != std::string::npos) out[word.substr(0, eq)] = word.substr(eq + 1);
+  }
+  return out;
+}
+
+// A counter added to MR_WORKER_COUNTERS (multireactor/stats.hpp) reaches every output from that
+// one line: /stats (each worker and the total), /metrics (HELP, TYPE of its kind, one sample per
+// worker), the SIGUSR1 dump, the final log line when it has a brief key, and echo-bench's reader.
+TEST(WorkerCounterList, EveryCounterOfTheListReachesEveryOutput) {
+  // The list is the whole snapshot: no field outside it.
+  EXPECT_EQ(std::size(kWorkerCounters) * sizeof(std::uint64_t), sizeof(WorkerStatsSnapshot));
+  StatsReport report;
+  report.workers.resize(2);
+  std::uint64_t n = 1000;
+  for (const auto& c : kWorkerCounters) {
+    for (auto& w : report.workers)
+      w.*c.member = n++;
+  }
+  const WorkerStatsSnapshot& second = report.workers[1];
+  const json stats = json::parse(render_stats_json(report));
+  const std::string metrics = render_prometheus(report);
+  const auto dump = key_values(format_worker_fields(second));
+  const auto brief = key_values(format_brief_fields(second));
+  std::set<std::string> names;
+  std::set<std::string> metric_names;
+  std::size_t with_brief = 0;
+  for (const auto& c : kWorkerCounters) {
+    const std::string name(c.name);
+    const std::uint64_t first_value = report.workers[0].*c.member;
+    const std::uint64_t value = second.*c.member;
+    EXPECT_TRUE(names.insert(name).second) << name << " is listed twice";
+    EXPECT_TRUE(metric_names.insert(std::string(c.metric)).second) << c.metric;
+    EXPECT_FALSE(c.help.empty()) << name;
+
+    EXPECT_EQ(stats["workers"][1].value(name, json()), value) << name << " missing in /stats";
+    const std::uint64_t total =
+        c.merge == CounterMerge::kMax ? std::max(first_value, value) : first_value + value;
+    EXPECT_EQ(stats["total"].value(name, json()), total) << name << " missing in /stats total";
+
+    const std::string metric = "multireactor_" + std::string(c.metric);
+    EXPECT_EQ(c.kind == CounterKind::kCounter, metric.ends_with("_total")) << metric;
+    EXPECT_NE(metrics.find("# HELP " + metric + " " + std::string(c.help) + "\n"),
+              std::string::npos)
+        << metric;
+    EXPECT_NE(metrics.find("# TYPE " + metric +
+                           (c.kind == CounterKind::kCounter ? " counter\n" : " gauge\n")),
+              std::string::npos)
+        << metric;
+    EXPECT_NE(metrics.find(metric + "{worker=\"1\"} " + std::to_string(value) + "\n"),
+              std::string::npos)
+        << metric;
+
+    EXPECT_EQ(dump.count(name) ? dump.at(name) : "", std::to_string(value))
+        << name << " missing in the SIGUSR1 dump";
+    if (!c.brief.empty()) {
+      ++with_brief;
+      const std::string key(c.brief);
+      EXPECT_EQ(brief.count(key) ? brief.at(key) : "", std::to_string(value)) << key;
+    }
+    EXPECT_EQ(worker_field(name), c.member) << name << " unreadable by echo-bench";
+  }
+  EXPECT_EQ(dump.size(), std::size(kWorkerCounters));
+  EXPECT_EQ(brief.size(), with_brief);
 }
 
 TEST(AdminDocumentation, ReadmeNamesEveryStatsFieldAndEveryMetric) {

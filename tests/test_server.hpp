@@ -9,9 +9,9 @@
 #include <functional>
 #include <vector>
 
-#include "multireactor/config.hpp"
-#include "multireactor/server.hpp"
+#include "config/config.hpp"
 #include "multireactor/stats.hpp"
+#include "server/server.hpp"
 #include "test_client.hpp"
 
 namespace mr::test {

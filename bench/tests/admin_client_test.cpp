@@ -5,10 +5,12 @@
 
 #include <string>
 
+#include <fmt/format.h>
+
+#include "admin/stats_render.hpp"
 #include "bench_report.hpp"
 #include "fake_http_server.hpp"
 #include "multireactor/socket.hpp"
-#include "multireactor/stats_render.hpp"
 
 namespace mr::bench {
 namespace {
@@ -93,24 +95,27 @@ TEST(AdminClient, FetchesStatsOverHttpAndComputesTheRunsShareOfEachWorker) {
 }
 
 TEST(AdminClient, ChunkedAndReadToCloseBodiesAreUnderstood) {
-  std::string body;
-  std::string error;
-  ASSERT_TRUE(http_response_body(
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
-      body, error))
-      << error;
-  EXPECT_EQ(body, "{\"a\":1}");
-  ASSERT_TRUE(http_response_body("HTTP/1.0 200 OK\r\n\r\n{}", body, error)) << error;
-  EXPECT_EQ(body, "{}");
+  const std::string doc = rendered_stats(5, 6, 1 << 20);
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n" +
+      fmt::format("{:x}\r\n{}\r\n", 10, doc.substr(0, 10)) +
+      fmt::format("{:x}\r\n{}\r\n", doc.size() - 10, doc.substr(10)) + "0\r\n\r\n";
+  const std::string to_close = "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + doc;
+  for (const std::string& response : {chunked, to_close}) {
+    test::FakeHttpServer server([&response](const std::string&) { return response; });
+    ServerStats stats;
+    std::string error;
+    ASSERT_TRUE(fetch_server_stats(HostPort{"127.0.0.1", server.port()}, stats, error, 2000))
+        << error << "\n"
+        << response;
+    ASSERT_EQ(stats.workers.size(), 2U);
+    EXPECT_EQ(stats.workers[1].bytes_received, 6U);
+  }
 }
 
 TEST(AdminClient, FailuresAreOneLineReasonsNotCrashes) {
-  std::string body;
   std::string error;
-  EXPECT_FALSE(http_response_body("HTTP/1.1 404 Not Found\r\n\r\nnope", body, error));
-  EXPECT_NE(error.find("404"), std::string::npos);
-  EXPECT_FALSE(http_response_body("garbage", body, error));
-
   ServerStats stats;
   EXPECT_FALSE(parse_server_stats("{\"uptime_s\": 1}", stats, error));
   EXPECT_NE(error.find("workers"), std::string::npos);
@@ -128,6 +133,10 @@ TEST(AdminClient, FailuresAreOneLineReasonsNotCrashes) {
   });
   EXPECT_FALSE(fetch_server_stats(HostPort{"127.0.0.1", server.port()}, stats, error, 2000));
   EXPECT_NE(error.find("500"), std::string::npos) << error;
+
+  test::FakeHttpServer garbage([](const std::string&) { return std::string("garbage"); });
+  EXPECT_FALSE(fetch_server_stats(HostPort{"127.0.0.1", garbage.port()}, stats, error, 2000));
+  EXPECT_FALSE(error.empty());
 }
 
 }  // namespace

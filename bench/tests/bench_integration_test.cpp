@@ -14,14 +14,14 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "admin/stats_render.hpp"
 #include "bench_client.hpp"
 #include "fake_http_server.hpp"
-#include "json.hpp"
-#include "multireactor/server.hpp"
 #include "multireactor/socket.hpp"
-#include "multireactor/stats_render.hpp"
-#include "multireactor/system.hpp"
+#include "server/server.hpp"
+#include "system/system.hpp"
 
 namespace mr::bench {
 namespace {
@@ -293,13 +293,12 @@ TEST(EchoBenchBinary, ExitStatusIsZeroOnlyForACleanRunAndTwoForBadOptions) {
   std::ifstream in(json_path);
   std::stringstream text;
   text << in.rdbuf();
-  JsonValue doc;
-  std::string error;
-  ASSERT_TRUE(parse_json(text.str(), doc, error)) << error;
-  EXPECT_TRUE(doc.find("clean")->boolean);
-  EXPECT_EQ(doc.find("parameters")->find("connections")->as_u64(), 10U);
-  const std::uint64_t sent = doc.find("totals")->find("messages_sent")->as_u64();
-  EXPECT_EQ(doc.find("totals")->find("messages_received")->as_u64(), sent);
+  const auto doc = nlohmann::json::parse(text.str(), nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << text.str();
+  EXPECT_TRUE(doc.at("clean").get<bool>());
+  EXPECT_EQ(doc.at("parameters").at("connections").get<std::uint64_t>(), 10U);
+  const auto sent = doc.at("totals").at("messages_sent").get<std::uint64_t>();
+  EXPECT_EQ(doc.at("totals").at("messages_received").get<std::uint64_t>(), sent);
   EXPECT_EQ(server_total(server).bytes_received, sent * 64);
   std::remove(json_path.c_str());
 }

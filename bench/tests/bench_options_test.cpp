@@ -169,5 +169,53 @@ TEST(BenchOptions, HostPortAcceptsV4V6AndBarePort) {
   EXPECT_FALSE(parse_host_port("", hp));
 }
 
+TEST(BenchOptions, StartAtTakesUnixSecondsRfc3339OrAnOffsetFromNow) {
+  double at = 0;
+  ASSERT_TRUE(parse_start_at("1767225600", 0, at));
+  EXPECT_DOUBLE_EQ(at, 1767225600.0);
+  ASSERT_TRUE(parse_start_at("1767225600.25", 0, at));
+  EXPECT_DOUBLE_EQ(at, 1767225600.25);
+  ASSERT_TRUE(parse_start_at("2026-01-01T00:00:00Z", 0, at));
+  EXPECT_DOUBLE_EQ(at, 1767225600.0);
+  ASSERT_TRUE(parse_start_at("2026-01-01T01:30:00.5+01:30", 0, at));
+  EXPECT_DOUBLE_EQ(at, 1767225600.5);
+  ASSERT_TRUE(parse_start_at("2025-12-31T23:00:00-01:00", 0, at));
+  EXPECT_DOUBLE_EQ(at, 1767225600.0);
+  ASSERT_TRUE(parse_start_at("+2.5", 1000, at));
+  EXPECT_DOUBLE_EQ(at, 1002.5);
+  for (const char* bad : {"", "soon", "2026-01-01", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
+                          "2026-01-01T00:00:00+1", "-5", "+", "2026-01-01T00:00:00.Z"}) {
+    EXPECT_FALSE(parse_start_at(bad, 1000, at)) << bad;
+  }
+  const auto out = parse({"--start-at", "2026-01-01T00:00:00Z", "--processes", "4"});
+  ASSERT_EQ(out.action, BenchOptionsOutcome::Action::kRun) << out.message;
+  EXPECT_DOUBLE_EQ(out.options.start_at_unix_s, 1767225600.0);
+  EXPECT_EQ(out.options.processes, 4U);
+  EXPECT_EQ(parse({"--start-at", "tomorrow"}).action, BenchOptionsOutcome::Action::kExitError);
+}
+
+TEST(BenchOptions, RateSweepNeedsItsObjectiveAndThreeIncreasingNumbers) {
+  const auto out = parse({"--rate-sweep", "1000:5000:500", "--slo-p99", "2.5"});
+  ASSERT_EQ(out.action, BenchOptionsOutcome::Action::kRun) << out.message;
+  EXPECT_DOUBLE_EQ(out.options.sweep_from, 1000);
+  EXPECT_DOUBLE_EQ(out.options.sweep_to, 5000);
+  EXPECT_DOUBLE_EQ(out.options.sweep_step, 500);
+  EXPECT_DOUBLE_EQ(out.options.slo_p99_ms, 2.5);
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--rate-sweep", "1000:5000:500"},
+        {"--slo-p99", "3"},
+        {"--rate-sweep", "5000:1000:500", "--slo-p99", "3"},
+        {"--rate-sweep", "1000:5000", "--slo-p99", "3"},
+        {"--rate-sweep", "1000:5000:0", "--slo-p99", "3"},
+        {"--rate-sweep", "1:100000:1", "--slo-p99", "3"},
+        {"--rate-sweep", "1000:5000:500", "--slo-p99", "3", "--rate", "10"},
+        {"--rate-sweep", "1000:5000:500", "--slo-p99", "3", "--processes", "2"},
+        {"--connections", "2", "--processes", "3"}}) {
+    const auto result = parse(bad);
+    EXPECT_EQ(result.action, BenchOptionsOutcome::Action::kExitError) << bad[0] << " " << bad[1];
+    EXPECT_NE(result.message.find("echo-bench:"), std::string::npos) << result.message;
+  }
+}
+
 }  // namespace
 }  // namespace mr::bench

@@ -1,0 +1,40 @@
+// One connection's state, as its worker keeps it (the engine's, not a protocol's).
+//
+// Contract: a ConnectionState lives in its worker's ConnectionTable slot and is touched only on
+// that worker's thread. The epoll key of a connection is (generation << 32 | slot), so an event
+// that was queued for a connection already closed (and whose slot may be in use again) carries
+// an old generation and is recognised as stale. Generations wrap within kGenerationBits so that
+// a key fits the event loop's key space. An idle connection holds no buffer memory.
+#pragma once
+
+#include <cstdint>
+
+#include "multireactor/detail/output_buffer.hpp"
+
+namespace mr::detail {
+
+struct ConnectionState {
+  static constexpr unsigned kGenerationBits = 28;  // 32 slot bits + 28 = EventLoop::kKeyBits
+  static constexpr std::uint32_t kGenerationMask = (std::uint32_t{1} << kGenerationBits) - 1;
+
+  int fd = -1;
+  std::uint32_t slot = 0;
+  std::uint32_t generation = 0;
+  std::uint32_t interest = 0;          // the epoll events currently registered
+  std::uint32_t last_active_tick = 0;  // IdleWheel tick of the last byte moved either way
+  // One byte of flags keeps a connection at 48 bytes.
+  bool reading_paused : 1 = false;      // EPOLLIN dropped: high-water mark or overload pause
+  bool overload_paused : 1 = false;     // paused by the process budget: resumes once drained
+  bool waiting_for_budget : 1 = false;  // no budget left to read into: parked, EPOLLIN dropped
+  bool peer_closed_write : 1 = false;   // read returned 0: send what is pending, then close
+  bool ending : 1 = false;              // shutdown drain: no more reading; flush, then end
+  bool protocol_paused : 1 = false;     // the protocol called pause_reading()
+  bool write_shut : 1 = false;          // the protocol called shutdown_write(): FIN once drained
+  OutputBuffer pending;                 // bytes the kernel did not take yet
+
+  std::uint64_t key() const { return (std::uint64_t{generation} << 32) | slot; }
+  bool open() const { return fd >= 0; }
+  void next_generation() { generation = (generation + 1) & kGenerationMask; }
+};
+
+}  // namespace mr::detail
