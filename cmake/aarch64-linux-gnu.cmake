@@ -12,6 +12,11 @@ set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 # arch-independent packages in /usr/include. Programs (python3, the emulator) are the host's.
 set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+# pkg-config (pkg_check_modules: liburing, the bench peers' libuv and libevent) reads the target's
+# .pc files only: the build machine's would hand the cross linker libraries it cannot use. A
+# package without its :arm64 -dev installed is then simply not found.
+set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+set(ENV{PKG_CONFIG_PATH} "")
 
 # -L: where a dynamically linked arm64 executable finds its loader and libraries (the multiarch
 # ones are under / itself); static executables (MR_STATIC) need none.

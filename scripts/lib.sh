@@ -18,10 +18,12 @@ MR_COMMAND_PACKAGES=(npm:npm kubectl:kubernetes-client)
 
 # What scripts/cross-test ARCH needs besides MR_PACKAGES: Debian's cross compiler, qemu-user
 # (no binfmt_misc registration: the tests run under qemu-ARCH explicitly) and the -dev packages
-# of the target architecture through multiarch (mr_add_architecture first).
+# of the target architecture through multiarch (mr_add_architecture first). nlohmann-json is
+# header-only, one package for all architectures (in MR_PACKAGES); liburing for the io_uring
+# backend, built when found (its liburing.a for the static build).
 MR_CROSS_PACKAGES_arm64=(g++-aarch64-linux-gnu qemu-user file libboost-program-options-dev:arm64
   libspdlog-dev:arm64 libfmt-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64
-  libbenchmark-dev:arm64)
+  libbenchmark-dev:arm64 zlib1g-dev:arm64 liburing-dev:arm64)
 
 mr_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
