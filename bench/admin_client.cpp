@@ -1,10 +1,11 @@
 #include "admin_client.hpp"
 
-#include <httplib.h>
+#include <chrono>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "admin/http_client.hpp"
 #include "admin/stats_render.hpp"
 
 namespace mr::bench {
@@ -68,22 +69,18 @@ bool fetch_server_stats(const HostPort& endpoint, ServerStats& out, std::string&
   const std::string host =
       endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
   const std::string where = fmt::format("{}:{}", host, endpoint.port);
-  httplib::Client client(endpoint.host, endpoint.port);
-  const auto timeout = std::chrono::milliseconds(timeout_ms);
-  client.set_connection_timeout(timeout);
-  client.set_read_timeout(timeout);
-  client.set_write_timeout(timeout);
-  client.set_keep_alive(false);
-  const httplib::Result result = client.Get("/stats", {{"Accept", "application/json"}});
-  if (!result) {
-    error = fmt::format("admin {}: {}", where, httplib::to_string(result.error()));
+  const HttpResponse response =
+      http_get(endpoint.host, endpoint.port, "/stats", std::chrono::milliseconds(timeout_ms),
+               HttpRead::whole_response, "Accept: application/json\r\n");
+  if (!response.error.empty()) {
+    error = fmt::format("admin {}: {}", where, response.error);
     return false;
   }
-  if (result->status != 200) {
-    error = fmt::format("admin {}: HTTP {} {}", where, result->status, result->reason);
+  if (response.status_code != 200) {
+    error = fmt::format("admin {}: {}", where, response.status_line);
     return false;
   }
-  return parse_server_stats(result->body, out, error);
+  return parse_server_stats(response.body, out, error);
 }
 
 }  // namespace mr::bench

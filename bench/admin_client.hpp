@@ -1,8 +1,9 @@
-// Reads the server's /stats from its admin endpoint: one blocking HTTP GET (cpp-httplib) and the
-// fields echo-bench reports (nlohmann-json).
+// Reads the server's /stats from its admin endpoint: one blocking HTTP GET (our own
+// admin/http_client, so a static echo-bench needs no HTTP library) and the fields echo-bench
+// reports (nlohmann-json).
 //
-// Contract: fetch_server_stats() sends one GET, reads the whole answer within `timeout_ms` (for
-// connecting, and again for each read and write), and returns false with a one-line reason on any
+// Contract: fetch_server_stats() sends one GET, reads the whole answer within `timeout_ms` in all
+// (connecting, sending and reading together), and returns false with a one-line reason on any
 // failure (refused, timed out, status not 200, body not the /stats JSON). Fields the server does
 // not expose stay at their defaults and their has_ flag stays false. Never used on a data path:
 // echo-bench calls it before connecting and after the run.

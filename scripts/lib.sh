@@ -19,6 +19,15 @@ MR_PACKAGES=(cmake make g++ pkg-config libboost-program-options-dev libspdlog-de
 # Debian's kubernetes-client). COMMAND:PACKAGE.
 MR_COMMAND_PACKAGES=(npm:npm kubectl:kubernetes-client)
 
+# What scripts/cross-test ARCH needs besides MR_PACKAGES: Debian's cross compiler, qemu-user
+# (no binfmt_misc registration: the tests run under qemu-ARCH explicitly) and the -dev packages
+# of the target architecture through multiarch (mr_add_architecture first). nlohmann-json is
+# header-only, one package for all architectures (in MR_PACKAGES); liburing for the io_uring
+# backend, built when found (its liburing.a for the static build).
+MR_CROSS_PACKAGES_arm64=(g++-aarch64-linux-gnu qemu-user file libboost-program-options-dev:arm64
+  libspdlog-dev:arm64 libfmt-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64
+  libbenchmark-dev:arm64 zlib1g-dev:arm64 liburing-dev:arm64)
+
 mr_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Installs the Debian packages given (or MR_PACKAGES, and MR_COMMAND_PACKAGES whose command is
@@ -47,6 +56,17 @@ mr_install_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+}
+
+# mr_add_architecture ARCH: lets dpkg install ARCH's packages beside the machine's own
+# (Debian multiarch); the next mr_install_packages fetches its package lists.
+mr_add_architecture() {
+  [[ $1 == "$(dpkg --print-architecture)" ]] && return 0
+  dpkg --print-foreign-architectures | grep -qx "$1" && return 0
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  mr_log "adding the dpkg architecture $1"
+  "${sudo[@]}" dpkg --add-architecture "$1"
 }
 
 # mr_build DIR [cmake args...]: configure and build into DIR.

@@ -137,6 +137,18 @@ TEST(AdminClient, FailuresAreOneLineReasonsNotCrashes) {
   test::FakeHttpServer garbage([](const std::string&) { return std::string("garbage"); });
   EXPECT_FALSE(fetch_server_stats(HostPort{"127.0.0.1", garbage.port()}, stats, error, 2000));
   EXPECT_FALSE(error.empty());
+
+  // Framing the connection's end cuts short: a body shorter than its Content-Length, a chunked
+  // body without its last chunk, a head without its blank line.
+  for (const std::string& response :
+       {std::string("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"workers\": []}"),
+        std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"wor"),
+        std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n")}) {
+    test::FakeHttpServer cut([&response](const std::string&) { return response; });
+    EXPECT_FALSE(fetch_server_stats(HostPort{"127.0.0.1", cut.port()}, stats, error, 2000))
+        << response;
+    EXPECT_NE(error.find("connection closed"), std::string::npos) << error;
+  }
 }
 
 }  // namespace

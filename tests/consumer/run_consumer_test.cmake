@@ -21,4 +21,5 @@ step(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK_DIR}/build
   -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_CXX_COMPILER=${CXX}
   -DCMAKE_BUILD_TYPE=${BUILD_TYPE})
 step(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
-step(${WORK_DIR}/build/consumer)
+# Cross builds (scripts/cross-test) run it under the emulator their tests run under.
+step(${EMULATOR} ${WORK_DIR}/build/consumer)
