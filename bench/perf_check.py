@@ -10,6 +10,13 @@
    subtracted. Target: <= 450; compared with bench/perf-baseline.json, where a rise of more than
    5% fails this script.
 3. Server RSS per idle connection with 10,000 idle connections. Target: <= 128 bytes.
+4. The io_uring backend beside epoll, in one run: system calls per echoed message counted with
+   the raw_syscalls:sys_enter tracepoint (perf stat; strace slows the server enough to inflate
+   batching), server CPU time (user + system, from /proc) per message, and RSS per idle
+   connection. Targets for io_uring: <= 0.1 calls per message at 100 x pipeline 1 and <= 0.05 at
+   1000 x pipeline 8 (reported, and failing only with --strict-io-uring: the figure depends on
+   how fast the client sends, see README "I/O backends"). Sections 1-3 run the epoll backend
+   (--io_backend epoll): callgrind cannot run the io_uring server (valgrind 3.19 stalls it).
 
 The workloads are open loop (--rate) so the message counts are exact and the batching is the
 same from run to run. Exit status 1 when a target or the baseline comparison fails.
@@ -47,10 +54,10 @@ def wait_for_server(port, proc, seconds=30):
 SERVER_OPTIONS = []
 
 
-def server_argv(build, port, workers=2, admin_port=0, extra=()):
+def server_argv(build, port, workers=2, admin_port=0, extra=(), backend="epoll"):
     return [os.path.join(build, "echo-server"), "--bind", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), "--admin_port", str(admin_port), "--log_level", "warn",
-            *extra, *SERVER_OPTIONS]
+            "--io_backend", backend, *extra, *SERVER_OPTIONS]
 
 
 def run_bench(build, port, args, json_path, timeout):
@@ -170,10 +177,10 @@ def active_connections(admin_port):
     return json.loads(body)["total"]["connections_active"]
 
 
-def measure_idle_memory(build, connections, tmp):
+def measure_idle_memory(build, connections, tmp, backend="epoll"):
     port, admin = free_port(), free_port()
-    server = subprocess.Popen(server_argv(build, port, admin_port=admin), env=server_env(),
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(server_argv(build, port, admin_port=admin, backend=backend),
+                              env=server_env(), stderr=subprocess.DEVNULL)
     wait_for_server(port, server)
     time.sleep(0.5)
     before = rss_bytes(server.pid)
@@ -202,12 +209,69 @@ def measure_idle_memory(build, connections, tmp):
             "bytes_per_connection": round((after - before) / held, 1)}
 
 
+# ---- 4. io_uring beside epoll ------------------------------------------------------------
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def measure_backend(build, backend, connections, pipeline, size, duration, tmp):
+    port = free_port()
+    server = subprocess.Popen(server_argv(build, port, backend=backend), env=server_env(),
+                              stderr=subprocess.DEVNULL)
+    wait_for_server(port, server)
+    out = os.path.join(tmp, f"perf-{backend}-{connections}-{pipeline}.txt")
+    counter = subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p",
+                                str(server.pid), "-o", out], stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    cpu_before = cpu_seconds(server.pid)
+    report = run_bench(build, port, ["--connections", str(connections), "--pipeline",
+                                     str(pipeline), "--size", str(size), "--duration",
+                                     str(duration), "--warmup", "0", "--threads", "1"],
+                       os.path.join(tmp, f"bench-{backend}-{connections}.json"), duration + 120)
+    cpu = cpu_seconds(server.pid) - cpu_before
+    counter.send_signal(signal.SIGINT)
+    counter.wait(timeout=60)
+    stop(server)
+    calls = 0
+    with open(out) as f:
+        for line in f:
+            if "raw_syscalls:sys_enter" in line and line.split(",")[0].isdigit():
+                calls = int(line.split(",")[0])
+    messages = report["totals"]["messages_received"]
+    latency = report.get("latency_ns", {})
+    return {"backend": backend, "connections": connections, "pipeline": pipeline, "size": size,
+            "messages": messages, "syscalls_per_message": round(calls / messages, 4),
+            "cpu_us_per_message": round(cpu * 1e6 / messages, 3),
+            "p50_us": round(latency.get("p50", 0) / 1000, 1),
+            "p99_us": round(latency.get("p99", 0) / 1000, 1)}
+
+
+def measure_io_uring(build, tmp, quick):
+    duration = 3 if quick else 5
+    rows = []
+    for connections, pipeline, size in ((100, 1, 64), (1000, 8, 64), (1, 1, 16)):
+        # Side by side: epoll then io_uring for each point, so drift affects both alike.
+        for backend in ("epoll", "io_uring"):
+            rows.append(measure_backend(build, backend, connections, pipeline, size, duration,
+                                        tmp))
+    idle = {backend: measure_idle_memory(build, 10000, tmp, backend)
+            for backend in ("epoll", "io_uring")}
+    return {"points": rows, "idle_memory": idle}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--quick", action="store_true", help="shorter runs (not the baseline)")
     parser.add_argument("--update-baseline", action="store_true")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--strict-io-uring", action="store_true",
+                        help="fail when the io_uring system-call targets are missed")
+    parser.add_argument("--no-io-uring", action="store_true", help="skip section 4")
     parser.add_argument("--server-arg", action="append", default=[], metavar="OPTION",
                         help="pass this option to every echo-server, e.g. "
                              "--server-arg=--epoll_events=16 (repeatable; not with "
@@ -227,6 +291,8 @@ def main():
                 measure_syscalls(args.build, connections, pipeline, duration, tmp))
         results["instructions"] = measure_instructions(args.build, tmp, args.quick)
         results["idle_memory"] = measure_idle_memory(args.build, 10000, tmp)
+        if not args.no_io_uring:
+            results["io_uring"] = measure_io_uring(args.build, tmp, args.quick)
 
     failures = []
     print("syscalls per echoed message (strace -c -f on the server)")
@@ -247,6 +313,24 @@ def main():
           f"({m['connections']} connections, RSS {m['rss_before']} -> {m['rss_after']})")
     if m["bytes_per_connection"] > IDLE_BYTES_TARGET:
         failures.append(f"idle connection {m['bytes_per_connection']} B > {IDLE_BYTES_TARGET}")
+
+    if "io_uring" in results:
+        print("io_uring beside epoll (perf stat raw_syscalls:sys_enter; CPU from /proc)")
+        targets = {(100, 1): 0.1, (1000, 8): 0.05}
+        for r in results["io_uring"]["points"]:
+            print(f"  {r['backend']:>8} {r['connections']:>5} conns x pipeline {r['pipeline']} x "
+                  f"{r['size']} B: {r['syscalls_per_message']:.3f} calls/msg, "
+                  f"{r['cpu_us_per_message']:.2f} us CPU/msg, p50 {r['p50_us']} us, "
+                  f"p99 {r['p99_us']} us over {r['messages']} messages")
+            target = targets.get((r["connections"], r["pipeline"]))
+            if (args.strict_io_uring and r["backend"] == "io_uring" and target is not None
+                    and r["syscalls_per_message"] > target):
+                failures.append(f"io_uring {r['connections']}x{r['pipeline']}: "
+                                f"{r['syscalls_per_message']} calls/msg > {target}")
+        for backend, m in results["io_uring"]["idle_memory"].items():
+            print(f"  {backend:>8} RSS per idle connection: {m['bytes_per_connection']:.1f} B")
+            if m["bytes_per_connection"] > IDLE_BYTES_TARGET:
+                failures.append(f"{backend} idle connection {m['bytes_per_connection']} B")
 
     if args.update_baseline:
         if args.quick:
