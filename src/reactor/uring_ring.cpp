@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #ifdef MR_HAVE_LIBURING
 #include <poll.h>
@@ -24,7 +25,7 @@ constexpr unsigned kMinCompletionEntries = 4096;
 constexpr unsigned kBufferGroup = 0;
 
 std::string failure(const char* call, int error) {
-  return std::string(call) + ": " + std::strerror(error);
+  return std::string(call) + ": " + std::generic_category().message(error);
 }
 
 unsigned round_up_to_power_of_two(unsigned n) {

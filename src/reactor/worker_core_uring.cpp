@@ -86,7 +86,7 @@ bool WorkerCore::uring_wait() {
   receivers_ = 0;
   const bool ok = uring_->submit_and_wait(wait_nr, timeout_us, completions_);
   if (!ok) {
-    std::fprintf(stderr, "multireactor: io_uring_enter: %s\n", std::strerror(errno));
+    std::perror("multireactor: io_uring_enter");
     std::abort();  // as for a failing epoll_wait: the loop cannot go on
   }
   uring_iterations_.add(1);

@@ -244,7 +244,7 @@ class WorkerCore : protected EventLoop::Handler {
   bool delivering_ = false;     // received_bytes() is valid
   bool current_held_ = false;   // a send took the buffer being delivered
   unsigned receivers_ = 0;      // receives with data in the last batch
-  unsigned receive_peak_ = 0;  // its recent peak, decaying by an eighth per batch
+  unsigned receive_peak_ = 0;   // its recent peak, decaying by an eighth per batch
   std::size_t ring_bytes_ = 0;  // all the receive buffers together
   // A bounded receive may queue up to one buffer plus growth slack; the budget share covers
   // that for every one armed, since they complete together (an epoll read is checked alone).
