@@ -135,6 +135,7 @@ class EventLoop {
   static constexpr std::uint64_t kWakeData = 0;
   static constexpr std::uint64_t kTimerData = std::uint64_t{1} << kTagBits;
 
+  void poll_once(int timeout_ms);
   void ctl(int op, int fd, std::uint32_t events, std::uint64_t data);
   void drain_wake_fd();
   void run_tasks();
