@@ -28,7 +28,11 @@ ROOT = os.path.dirname(HERE)
 # Server variants the matrix can compare (configs/matrix*.conf `variants = ...`): the design
 # card's acceptor with round-robin, and the options beyond it.
 VARIANTS = {
-    "acceptor": [],
+    # epoll named, as `io_backend = auto` picks io_uring where the kernel allows it.
+    "acceptor": ["--io_backend", "epoll"],
+    # The io_uring backend (configs/matrix-io_uring.conf), with its batching and without.
+    "io_uring": ["--io_backend", "io_uring"],
+    "io_uring_nobatch": ["--io_backend", "io_uring", "--io_uring_batch", "1"],
     "least_connections": ["--dispatch", "least_connections"],
     "reuseport": ["--accept_mode", "reuseport"],
     "pinned": ["--cpu_affinity", "auto"],
