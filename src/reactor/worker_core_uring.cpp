@@ -60,10 +60,11 @@ bool WorkerCore::uring_wait() {
   // The sends just prepared complete within the submit. Batching waits, beyond those, for about
   // as many receives as recent batches brought (a decaying peak: connections with a message in
   // flight send again), up to `batch`; a send's completion may call for more work (a partial
-  // send, bytes queued behind it), so such a wait is always bounded by the timeout. With nothing
-  // prepared and one receive awaited it blocks, so a lone idle connection costs no wake-ups; a
-  // lone ping-pong connection gets its next message within the same wait as its send's
-  // completion, and never waits for a second one.
+  // send, bytes queued behind it), so such a wait is always bounded by the timeout. With a peak
+  // of one (a lone connection) there is nothing to batch: the wait returns with the sends'
+  // completions, or blocks for the next one. Measured at 1 connection x 16 B ping-pong: waiting
+  // for the send and the next message in one timed wait cost 1.4-1.6x epoll's CPU per message;
+  // two untimed waits cost 0.89x.
   receive_peak_ = std::max(receivers_, receive_peak_ - receive_peak_ / 8);
   if (!closing_fds_.empty()) {
     // The closes cannot wait for the wait: the peer's FIN would. Submitting first runs every
@@ -78,7 +79,9 @@ bool WorkerCore::uring_wait() {
   unsigned timeout_us = 0;
   if (options_.uring.batch <= 1) {
     wait_nr = sends > 0 ? sends : 1;  // no batching: every completion is handled at once
-  } else if (sends > 0 || receive_peak_ > 1) {
+  } else if (receive_peak_ <= 1) {
+    wait_nr = sends > 0 ? sends : 1;  // a lone connection: as without batching
+  } else {
     wait_nr = sends + std::clamp(receive_peak_, 1U, options_.uring.batch);
     timeout_us = options_.uring.batch_timeout_us;
   }
