@@ -26,13 +26,7 @@ ConnectionState* ConnectionTable::acquire(int fd) {
   c.ending = false;
   c.protocol_paused = false;
   c.write_shut = false;
-  c.recv_live = false;
-  c.recv_cancelling = false;
-  c.recv_multishot = false;
-  c.recv_starved = false;
-  c.send_in_flight = false;
-  c.flush_queued = false;
-  c.pollout_armed = false;
+  c.forget_uring_operations();
   ++active_;
   return &c;
 }

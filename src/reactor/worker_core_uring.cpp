@@ -369,13 +369,7 @@ void WorkerCore::uring_release(ConnectionState& c) {
   // the number only after that submit (see the top of this file).
   if (c.recv_live && !c.recv_cancelling) uring_->prep_cancel(receive_data(c));
   if (c.pollout_armed) uring_->prep_cancel(uring_data(UringOp::kPollOut, c.key()));
-  c.recv_live = false;
-  c.recv_cancelling = false;
-  c.recv_multishot = false;
-  c.recv_starved = false;
-  c.send_in_flight = false;
-  c.flush_queued = false;
-  c.pollout_armed = false;
+  c.forget_uring_operations();
   closing_fds_.push_back(c.fd);
 }
 

@@ -43,6 +43,15 @@ struct ConnectionState {
   std::uint64_t key() const { return (std::uint64_t{generation} << 32) | slot; }
   bool open() const { return fd >= 0; }
   void next_generation() { generation = (generation + 1) & kGenerationMask; }
+  void forget_uring_operations() {
+    recv_live = false;
+    recv_cancelling = false;
+    recv_multishot = false;
+    recv_starved = false;
+    send_in_flight = false;
+    flush_queued = false;
+    pollout_armed = false;
+  }
 };
 
 }  // namespace mr::detail
