@@ -77,10 +77,9 @@ bool WorkerCore::uring_wait() {
   const unsigned sends = uring_->prepared_inline();
   unsigned wait_nr = 1;
   unsigned timeout_us = 0;
-  if (options_.uring.batch <= 1) {
-    wait_nr = sends > 0 ? sends : 1;  // no batching: every completion is handled at once
-  } else if (receive_peak_ <= 1) {
-    wait_nr = sends > 0 ? sends : 1;  // a lone connection: as without batching
+  if (options_.uring.batch <= 1 || receive_peak_ <= 1) {
+    // No batching, or a lone connection: every completion is handled at once.
+    wait_nr = sends > 0 ? sends : 1;
   } else {
     wait_nr = sends + std::clamp(receive_peak_, 1U, options_.uring.batch);
     timeout_us = options_.uring.batch_timeout_us;
