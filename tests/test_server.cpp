@@ -19,7 +19,7 @@ namespace {
 
 IoBackend io_backend_under_test() {
   const char* name = std::getenv("MULTIREACTOR_TEST_IO_BACKEND");
-  if (name == nullptr) return IoBackend::kAuto;
+  if (name == nullptr) return ServerConfig{}.io_backend;
   for (const auto& [mode, spelling] : kIoBackendNames) {
     if (spelling == name) return mode;
   }

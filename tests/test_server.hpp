@@ -17,8 +17,8 @@
 
 namespace mr::test {
 
-// The I/O backend the suite runs on: MULTIREACTOR_TEST_IO_BACKEND (auto|epoll|io_uring), or auto
-// (tests/CMakeLists.txt runs the network tests once as they are and once with epoll).
+// The I/O backend the suite runs on: MULTIREACTOR_TEST_IO_BACKEND (auto|epoll|io_uring), or the
+// default (tests/CMakeLists.txt runs the network tests once as they are and once with auto).
 IoBackend io_backend_under_test();
 ServerConfig loopback_config(unsigned workers);
 

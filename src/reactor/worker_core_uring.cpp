@@ -364,12 +364,20 @@ void WorkerCore::uring_send_done(const Completion& e) {
 }
 
 void WorkerCore::uring_release(ConnectionState& c) {
-  // The kernel's operations hold the socket open: cancel them (at the next submit), and close
-  // the number only after that submit (see the top of this file).
+  // An operation the kernel holds (or is about to be given) names the descriptor: cancel it (at
+  // the next submit), and close the number only after that submit (see the top of this file).
+  // Otherwise close now, as epoll does: a graceful end has just read the socket empty, and every
+  // microsecond the close waits lets more of the peer's bytes in, which turn its FIN into a reset
+  // that destroys echoes the peer has not read yet.
+  const bool held = c.recv_live || c.pollout_armed || c.send_in_flight;
   if (c.recv_live && !c.recv_cancelling) uring_->prep_cancel(receive_data(c));
   if (c.pollout_armed) uring_->prep_cancel(uring_data(UringOp::kPollOut, c.key()));
   c.forget_uring_operations();
-  closing_fds_.push_back(c.fd);
+  if (held) {
+    closing_fds_.push_back(c.fd);
+  } else {
+    close(c.fd);
+  }
 }
 
 void WorkerCore::uring_finish() {
