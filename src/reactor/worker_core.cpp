@@ -98,15 +98,13 @@ void WorkerCore::run_thread(int cpu) {
   if (uring_ != nullptr && start_uring()) {
     run_completions();
     loop_.finish();
-    shutting_down_ = true;
-    close_all();
-    uring_finish();
-    return;
+  } else {
+    uring_.reset();
+    loop_.run();
   }
-  uring_.reset();
-  loop_.run();
   shutting_down_ = true;
   close_all();
+  if (uring_ != nullptr) uring_finish();
 }
 
 void WorkerCore::stop() {
