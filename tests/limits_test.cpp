@@ -5,6 +5,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -294,6 +295,58 @@ TEST_P(LimitsPerAcceptMode, SigtermStopsAcceptingAndDeliversPendingOutputToASlow
   const FinalStats stats = server.final_stats();
   // The two clients were drained (so may be a probe that got in before the listener closed).
   EXPECT_GE(stats["drained"], 2u) << stats.describe();
+  EXPECT_EQ(stats["cut"], 0u) << stats.describe();
+}
+
+TEST_F(Limits, AClientThatKeepsSendingWhileTheServerDrainsGetsEveryEchoThenEof) {
+  // Once its echo is all in the kernel, the server ends the connection. This slow client has
+  // not read most of it yet and keeps sending. A close() would meet those bytes unread (or
+  // have them arrive after it) and answer with a reset, which throws away the echo still in the
+  // server's socket buffer; the lingering close sends a FIN after the echo and drops the
+  // client's input until the client is done.
+  ServerProcess server;
+  ASSERT_TRUE(start(server, {"--workers", "1", "--high_water_mark", std::to_string(64 * kMiB),
+                             "--shutdown_timeout_ms", "60000"}));
+  const std::string payload = random_bytes(8 * kMiB, 10);
+  TestClient client = slow_client_with_pending_echo(server, payload);
+  ASSERT_TRUE(client.valid());
+  ASSERT_TRUE(server.child().send_signal(SIGTERM));
+
+  const std::string chunk(1024, 'x');
+  std::vector<char> buffer(16 * 1024);
+  std::string echoed;
+  bool fin_seen = false;  // from then on the client only reads
+  bool eof = false;
+  const Deadline deadline(seconds(120));
+  while (!eof && !deadline.expired()) {
+    if (!fin_seen) {
+      ASSERT_GE(client.send_now(chunk), 0) << client.send_error();
+    }
+    pollfd p{client.fd(), POLLIN | POLLRDHUP, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    if ((p.revents & POLLRDHUP) != 0) fin_seen = true;
+    const ssize_t n = recv(client.fd(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      ASSERT_TRUE(errno == EAGAIN || errno == EINTR)
+          << std::strerror(errno) << " after " << echoed.size() << " of " << payload.size()
+          << " bytes of echo";
+      continue;
+    }
+    eof = n == 0;
+    echoed.append(buffer.data(), static_cast<std::size_t>(n));
+  }
+  EXPECT_TRUE(eof) << "no EOF before the deadline";
+  // The payload, then the echo of whatever chunks the server read before its drain began.
+  ASSERT_GE(echoed.size(), payload.size());
+  EXPECT_TRUE(std::string_view(echoed).substr(0, payload.size()) == payload)
+      << "echo differs from what was sent";
+  EXPECT_EQ(echoed.find_first_not_of('x', payload.size()), std::string::npos);
+  client.close();
+  const auto exit = server.child().wait(Deadline(seconds(30)));
+  EXPECT_TRUE(exit.exited && exit.code == 0) << server.log();
+  const FinalStats stats = server.final_stats();
+  EXPECT_EQ(stats["bytes_out"], echoed.size()) << stats.describe();
+  EXPECT_EQ(stats["drained"], 1u) << stats.describe();
   EXPECT_EQ(stats["cut"], 0u) << stats.describe();
 }
 

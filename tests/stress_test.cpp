@@ -165,7 +165,8 @@ TEST_F(Stress, FiftyClientsThatSendWithoutReadingKeepServerMemoryBoundedAndGetEv
   const FinalStats stats = stop(server);
   EXPECT_EQ(stats["bytes_in"], kClients * per_client) << stats.describe();
   EXPECT_EQ(stats["bytes_out"], kClients * per_client) << stats.describe();
-  EXPECT_GE(stats["pauses"], kClients) << "every client should have been paused at least once";
+  EXPECT_GE(stats["pauses"], kClients)
+      << "every client should have been paused at least once; " << stats.describe();
   EXPECT_EQ(stats["errors"], 0u) << stats.describe();
 }
 

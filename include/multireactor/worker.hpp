@@ -64,7 +64,11 @@ class Worker final : public detail::WorkerCore {
       if (!c->open()) return;
     }
     if ((events & EPOLLIN) != 0) {
-      on_readable(*c);
+      if (c->lingering) [[unlikely]] {
+        linger_read(*c);
+      } else {
+        on_readable(*c);
+      }
     } else if ((events & EPOLLHUP) != 0) {
       // Both directions are gone and nothing is left to read: pending output cannot be
       // delivered.
@@ -131,15 +135,20 @@ class Worker final : public detail::WorkerCore {
   void run_completions() override {
     while (uring_wait()) {
       for (const detail::Completion& e : completions_) {
-        if (e.op() != detail::UringOp::kRecv && e.op() != detail::UringOp::kRecvOnce) {
+        if (e.op() == detail::UringOp::kRecv) {
+          State* c = uring_received(e);
+          if (c == nullptr) continue;
+          Connection conn = handle(*c);
+          protocol_.on_data(conn, received_bytes());
+          uring_after_delivery(*c);
+        } else if (e.op() == detail::UringOp::kPollIn) {
+          State* c = uring_readable(e);
+          if (c == nullptr) continue;
+          on_readable(*c);  // epoll's bounded read, into the worker's own buffer
+          uring_after_read(*c);
+        } else {
           uring_completion(e);
-          continue;
         }
-        State* c = uring_received(e);
-        if (c == nullptr) continue;
-        Connection conn = handle(*c);
-        protocol_.on_data(conn, received_bytes());
-        uring_after_delivery(*c);
       }
     }
   }

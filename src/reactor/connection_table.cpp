@@ -26,6 +26,9 @@ ConnectionState* ConnectionTable::acquire(int fd) {
   c.ending = false;
   c.protocol_paused = false;
   c.write_shut = false;
+  c.lingering = false;
+  c.linger_heard = false;
+  c.linger_sweeps = 0;
   c.forget_uring_operations();
   ++active_;
   return &c;

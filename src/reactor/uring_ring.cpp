@@ -212,13 +212,9 @@ bool UringRing::enable(std::string* why) {
   return true;
 }
 
-void UringRing::prep_recv(int fd, bool multishot, std::uint32_t max_bytes, std::uint64_t data) {
+void UringRing::prep_recv_multishot(int fd, std::uint64_t data) {
   io_uring_sqe* e = impl_->sqe();
-  if (multishot) {
-    io_uring_prep_recv_multishot(e, fd, nullptr, 0, 0);
-  } else {
-    io_uring_prep_recv(e, fd, nullptr, max_bytes, 0);  // the buffer's length when smaller
-  }
+  io_uring_prep_recv_multishot(e, fd, nullptr, 0, 0);
   e->flags |= IOSQE_BUFFER_SELECT;
   e->buf_group = kBufferGroup;
   io_uring_sqe_set_data64(e, data);
@@ -313,8 +309,7 @@ bool UringRing::enable(std::string* why) {
   *why = "built without liburing";
   return false;
 }
-void UringRing::prep_recv(int /*fd*/, bool /*multishot*/, std::uint32_t /*max_bytes*/,
-                          std::uint64_t /*data*/) {}
+void UringRing::prep_recv_multishot(int /*fd*/, std::uint64_t /*data*/) {}
 void UringRing::prep_send(int /*fd*/, const char* /*bytes*/, std::size_t /*n*/,
                           std::uint64_t /*data*/) {}
 void UringRing::prep_poll(int /*fd*/, unsigned /*events*/, std::uint64_t /*data*/) {}

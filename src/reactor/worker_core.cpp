@@ -260,7 +260,7 @@ void WorkerCore::on_read_end(ConnectionState& c, ssize_t n) {
     stats_.reads.add(1);
     c.peer_closed_write = true;
     if (output_idle(c)) {
-      close_connection(c, CloseReason::kPeerClosed);
+      close_connection(c, c.lingering ? CloseReason::kShutdown : CloseReason::kPeerClosed);
     } else {
       set_interest(c, kWritable);
     }
@@ -373,6 +373,7 @@ void WorkerCore::shutdown_write(ConnectionState& c) {
 void WorkerCore::pause_reading(ConnectionState& c) {
   if (c.protocol_paused) return;
   c.protocol_paused = true;
+  if (c.lingering) return;  // its input is dropped unread by the protocol anyway
   set_interest(c, c.interest & ~kReadable);
 }
 
@@ -384,14 +385,56 @@ void WorkerCore::resume_reading(ConnectionState& c) {
 }
 
 void WorkerCore::end_gracefully(ConnectionState& c) {
-  // close() with input still unread sends a reset, and a reset makes the peer's kernel drop
-  // what it has not read yet: our echoes. Dropping the unread input first makes the close a
-  // plain FIN after the last byte. Bounded, so a peer that keeps sending cannot hold us here.
+  // close() with input unread, or input that arrives after it, is answered with a reset, and a
+  // reset makes the peer's kernel drop what it has not read yet: our echoes. A peer that is
+  // still sending always has bytes in flight, so dropping what has arrived and closing is not
+  // enough. Instead our FIN goes out after the last byte and the peer's input is read and
+  // dropped until its own FIN; a peer that stays quiet for a sweep interval, or keeps sending
+  // for kLingerSweeps of them, is closed then, and the drain's deadline closes everything.
+  ::shutdown(c.fd, SHUT_WR);
+  c.lingering = true;
+  c.linger_heard = true;
+  c.linger_sweeps = 0;
+  linger_read(c);
+  if (!c.open()) return;
+  set_interest(c, kReadable);
+  arm_linger_timer();
+}
+
+void WorkerCore::linger_read(ConnectionState& c) {
   for (int i = 0; i < kDiscardReads; ++i) {
     const ssize_t n = raw::read(c.fd, scratch_.get(), options_.scratch_bytes);
-    if (n <= 0) break;
+    if (n > 0) {
+      c.linger_heard = true;
+      continue;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) close_connection(c, CloseReason::kShutdown);
+    return;
   }
-  close_connection(c, CloseReason::kShutdown);
+}
+
+void WorkerCore::arm_linger_timer() {
+  if (linger_timer_armed_) return;
+  linger_timer_armed_ = true;
+  loop_.run_after(milliseconds(kLingerSweepMs), [this] {
+    linger_timer_armed_ = false;
+    sweep_lingering();
+  });
+}
+
+void WorkerCore::sweep_lingering() {
+  bool any = false;
+  connections_.for_each_open([&](ConnectionState& c) {
+    if (!c.lingering) return;
+    if (c.linger_heard && c.linger_sweeps < kLingerSweeps) {
+      c.linger_heard = false;
+      ++c.linger_sweeps;
+      any = true;
+      return;
+    }
+    close_connection(c, CloseReason::kShutdown);
+  });
+  if (any) arm_linger_timer();
 }
 
 void WorkerCore::set_interest(ConnectionState& c, std::uint32_t interest) {

@@ -27,7 +27,7 @@ namespace mr::detail {
 namespace {
 // The user data of the receive a connection has armed (what a cancel names).
 std::uint64_t receive_data(const ConnectionState& c) {
-  return uring_data(c.recv_multishot ? UringOp::kRecv : UringOp::kRecvOnce, c.key());
+  return uring_data(c.recv_multishot ? UringOp::kRecv : UringOp::kPollIn, c.key());
 }
 }  // namespace
 
@@ -40,7 +40,6 @@ bool WorkerCore::start_uring() {
   loop_.take_thread();
   held_.assign(uring_->buffer_count(), HeldBuffer{});
   ring_bytes_ = std::size_t{uring_->buffer_count()} * uring_->buffer_bytes();
-  once_reserve_ = uring_->buffer_bytes() + OutputBuffer::kMaxGrowthSlackBytes;
   completions_.reserve(4096);
   flush_list_.reserve(256);
   starved_.reserve(256);
@@ -96,7 +95,6 @@ bool WorkerCore::uring_wait() {
 }
 
 ConnectionState* WorkerCore::uring_received(const Completion& e) {
-  if (e.op() == UringOp::kRecvOnce) once_reserved_ -= once_reserve_;
   ConnectionState* c = connections_.find(e.key());
   if (c == nullptr) {
     // The connection closed while its receive was ending: the buffer still goes back.
@@ -109,8 +107,11 @@ ConnectionState* WorkerCore::uring_received(const Completion& e) {
   }
   if (e.res > 0) {
     if (c->ending) {
-      // Draining: no more reading (epoll would have left these bytes unread and dropped them).
+      // Draining: the bytes are dropped (epoll leaves them unread until the lingering close
+      // reads and drops them). A lingering connection reads on until the peer's FIN.
       uring_->recycle(e.buffer());
+      c->linger_heard = true;
+      if (!c->recv_live && (c->interest & kReadable) != 0) uring_arm_receive(*c);
       return nullptr;
     }
     stats_.reads.add(1);
@@ -155,7 +156,7 @@ void WorkerCore::uring_after_delivery(ConnectionState& c) {
   if (!c.open()) return;
   if (c.recv_live) {
     if (c.recv_multishot && !c.recv_cancelling && !multishot_allowed(c)) {
-      c.recv_cancelling = true;  // re-armed bounded once it has ended
+      c.recv_cancelling = true;  // re-armed as a POLLIN poll once it has ended
       uring_->prep_cancel(uring_data(UringOp::kRecv, c.key()));
     }
   } else if (!c.recv_starved && (c.interest & kReadable) != 0) {
@@ -183,7 +184,7 @@ void WorkerCore::uring_completion(const Completion& e) {
       uring_->prep_poll(loop_.fd(), POLLIN, uring_data(UringOp::kLoopPoll, 0));
       return;
     case UringOp::kRecv:
-    case UringOp::kRecvOnce:
+    case UringOp::kPollIn:
     case UringOp::kCancel:
       return;
   }
@@ -204,7 +205,7 @@ void WorkerCore::uring_send(ConnectionState& c, const char* bytes, std::size_t n
     return;
   }
   queue_output(c, bytes, n);
-  // From now on receives are bounded (see uring_arm_receive): the multishot one ends.
+  // From now on reads are bounded (see uring_arm_receive): the multishot receive ends.
   if (c.recv_live && c.recv_multishot && !c.recv_cancelling) {
     c.recv_cancelling = true;
     uring_->prep_cancel(receive_data(c));
@@ -221,44 +222,67 @@ void WorkerCore::uring_interest(ConnectionState& c, std::uint32_t interest) {
     // Receives already completed are still delivered: a pause overshoots by at most the
     // buffers in flight.
     c.recv_cancelling = true;
-    uring_->prep_cancel(uring_data(UringOp::kRecv, c.key()));
+    uring_->prep_cancel(receive_data(c));
   }
 }
 
 void WorkerCore::uring_arm_receive(ConnectionState& c) {
-  if (multishot_allowed(c)) {
-    c.recv_live = true;
-    c.recv_cancelling = false;
-    c.recv_multishot = true;
-    uring_->prep_recv(c.fd, true, 0, uring_data(UringOp::kRecv, c.key()));
-    return;
-  }
-  const std::size_t budget = read_budget(c);
-  if (budget == 0) return;  // at the mark, or parked by the budget: armed again when that ends
-  const std::size_t need = once_reserved_ + once_reserve_;
-  if (budget_.spare() < need && !budget_.reserve(need)) {
-    park_for_budget(c);
-    return;
-  }
-  once_reserved_ += once_reserve_;
   c.recv_live = true;
   c.recv_cancelling = false;
+  // A lingering connection's bytes are dropped as they arrive: no queue or budget to bound.
+  if (c.lingering || multishot_allowed(c)) {
+    c.recv_multishot = true;
+    uring_->prep_recv_multishot(c.fd, uring_data(UringOp::kRecv, c.key()));
+    return;
+  }
+  // Otherwise the connection reads as on epoll once it is readable: one read of at most
+  // read_budget() bytes, checked when the read is made, into the worker's own buffer. (A
+  // receive from the ring would be checked only after the kernel filled a buffer, and a buffer
+  // is 4 KiB: a slow reader's connection would take in 4 KiB per wait instead of a whole read.)
   c.recv_multishot = false;
-  const auto bytes =
-      static_cast<std::uint32_t>(std::min<std::size_t>(budget, uring_->buffer_bytes()));
-  uring_->prep_recv(c.fd, false, bytes, uring_data(UringOp::kRecvOnce, c.key()));
+  uring_->prep_poll(c.fd, POLLIN, uring_data(UringOp::kPollIn, c.key()));
+}
+
+ConnectionState* WorkerCore::uring_readable(const Completion& e) {
+  ConnectionState* c = connections_.find(e.key());
+  if (c == nullptr) return nullptr;
+  c->recv_live = false;
+  c->recv_cancelling = false;
+  if (e.res < 0) {
+    // Cancelled by a pause (or by a pause that has ended meanwhile: armed again then).
+    if (e.res == -ECANCELED) {
+      uring_after_read(*c);
+      return nullptr;
+    }
+    errno = -e.res;
+    on_read_end(*c, -1);
+    return nullptr;
+  }
+  if (c->lingering) {
+    linger_read(*c);
+    uring_after_read(*c);
+    return nullptr;
+  }
+  // Draining, or paused by a change whose cancel is still on its way.
+  if (c->ending || (c->interest & kReadable) == 0) return nullptr;
+  return c;
+}
+
+void WorkerCore::uring_after_read(ConnectionState& c) {
+  if (c.open() && !c.recv_live && !c.recv_starved && (c.interest & kReadable) != 0) {
+    uring_arm_receive(c);
+  }
 }
 
 bool WorkerCore::multishot_allowed(ConnectionState& c) {
   // A multishot receive fills buffer after buffer within one wait, before we can look at the
   // connection's queue: it may bring as much as the whole buffer ring at once. So it is used
   // only while that much could be queued within both the high-water mark and the budget share;
-  // otherwise the connection gets one receive per submit of at most read_budget() bytes, the
-  // epoll backend's bounded read.
+  // otherwise the connection polls for POLLIN and makes the epoll backend's bounded read.
   if (!c.pending.empty() || ring_bytes_ > options_.high_water_mark) return false;
   // Twice the ring: the bytes, and the growth of the queues they may land in (a queue grows by a
   // quarter of what it holds; a page at least for each connection).
-  const std::size_t need = 2 * ring_bytes_ + OutputBuffer::kMaxGrowthSlackBytes + once_reserved_;
+  const std::size_t need = 2 * ring_bytes_ + OutputBuffer::kMaxGrowthSlackBytes;
   return budget_.spare() >= need || budget_.reserve(need);
 }
 

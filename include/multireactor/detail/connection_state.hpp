@@ -22,7 +22,7 @@ struct ConnectionState {
   std::uint32_t generation = 0;
   std::uint32_t interest = 0;          // the epoll events currently registered
   std::uint32_t last_active_tick = 0;  // IdleWheel tick of the last byte moved either way
-  // Two bytes of flags keep a connection at 48 bytes (they fill what would be padding).
+  // Three bytes of flags keep a connection at 48 bytes (they fill what would be padding).
   bool reading_paused : 1 = false;      // EPOLLIN dropped: high-water mark or overload pause
   bool overload_paused : 1 = false;     // paused by the process budget: resumes once drained
   bool waiting_for_budget : 1 = false;  // no budget left to read into: parked, EPOLLIN dropped
@@ -30,10 +30,14 @@ struct ConnectionState {
   bool ending : 1 = false;              // shutdown drain: no more reading; flush, then end
   bool protocol_paused : 1 = false;     // the protocol called pause_reading()
   bool write_shut : 1 = false;          // the protocol called shutdown_write(): FIN once drained
+  // The end of a drain: our FIN is sent, the peer's input is read and dropped until its FIN.
+  bool lingering : 1 = false;
+  bool linger_heard : 1 = false;   // input arrived since the last linger sweep
+  unsigned linger_sweeps : 3 = 0;  // sweeps survived (a peer that keeps sending is cut)
   // The io_uring backend's view of the connection's operations in the kernel.
-  bool recv_live : 1 = false;        // a multishot receive is armed (its last completion not seen)
+  bool recv_live : 1 = false;        // a receive or POLLIN poll is armed (its end not seen yet)
   bool recv_cancelling : 1 = false;  // ... and a cancel for it was submitted
-  bool recv_multishot : 1 = false;   // ... and it is a multishot one
+  bool recv_multishot : 1 = false;   // ... and it is a multishot receive (else the poll)
   bool recv_starved : 1 = false;     // the buffer ring ran dry: waits for a buffer to come back
   bool send_in_flight : 1 = false;   // a send was prepared; its completion is not seen yet
   bool flush_queued : 1 = false;     // on the worker's list of sends to prepare from `pending`

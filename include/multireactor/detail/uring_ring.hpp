@@ -25,7 +25,7 @@ namespace mr::detail {
 // a buffer id for a send from a received buffer).
 enum class UringOp : std::uint8_t {
   kRecv = 1,  // multishot
-  kRecvOnce,  // one bounded receive
+  kPollIn,    // readable: a connection with output queued reads as on epoll
   kSendBuffer,
   kSendPending,
   kPollOut,
@@ -80,9 +80,8 @@ class UringRing {
   // The setup flags in use, for the log.
   const std::string& setup() const { return setup_; }
 
-  // A receive into a provided buffer: multishot (armed until it ends or is cancelled), or one
-  // receive of at most max_bytes (0 = a whole buffer).
-  void prep_recv(int fd, bool multishot, std::uint32_t max_bytes, std::uint64_t data);
+  // A multishot receive into the provided buffers: armed until it ends or is cancelled.
+  void prep_recv_multishot(int fd, std::uint64_t data);
   void prep_send(int fd, const char* bytes, std::size_t n, std::uint64_t data);
   void prep_poll(int fd, unsigned events, std::uint64_t data);
   void prep_cancel(std::uint64_t target);

@@ -136,6 +136,8 @@ class WorkerCore : protected EventLoop::Handler {
   }
   // A read returned 0 (the peer's FIN) or failed.
   void on_read_end(ConnectionState& c, ssize_t n);
+  // Readable while lingering (see end_gracefully): reads and drops; closes at the peer's FIN.
+  void linger_read(ConnectionState& c);
   void on_writable(ConnectionState& c);
   void close_connection(ConnectionState& c, CloseReason reason);
 
@@ -146,6 +148,9 @@ class WorkerCore : protected EventLoop::Handler {
   // and uring_after_delivery(); every other completion through uring_completion().
   bool uring_wait();
   ConnectionState* uring_received(const Completion& e);
+  // A POLLIN poll (see uring_arm_receive) completed: the connection to read as on epoll, or null.
+  ConnectionState* uring_readable(const Completion& e);
+  void uring_after_read(ConnectionState& c);
   std::span<const char> received_bytes() const {
     return {uring_->buffer(current_buffer_), current_length_};
   }
@@ -166,7 +171,11 @@ class WorkerCore : protected EventLoop::Handler {
  private:
   static constexpr std::uint64_t kBudgetRetryMs = 10;
   static constexpr int kAcceptBatch = 64;
-  static constexpr int kDiscardReads = 128;  // at most 8 MiB of unread input dropped at the end
+  static constexpr int kDiscardReads = 128;  // reads per readiness while lingering
+  // A lingering connection is closed after a sweep interval in which nothing arrived (what
+  // was in flight when our FIN left has arrived by then), and after kLingerSweeps in any case.
+  static constexpr std::uint64_t kLingerSweepMs = 250;
+  static constexpr unsigned kLingerSweeps = 7;
 
   void on_wakeup() override;
   void adopt(int fd);
@@ -177,9 +186,11 @@ class WorkerCore : protected EventLoop::Handler {
   void update_pressure();
   void arm_budget_timer();
   void resume_waiting_for_budget();
-  // After the last pending byte during a drain: drop unread input, then close (a FIN, not a
-  // reset that would destroy what the peer has not read yet).
+  // After the last pending byte during a drain: a lingering close (FIN, then the peer's input
+  // dropped until its FIN), not a reset that would destroy what the peer has not read yet.
   void end_gracefully(ConnectionState& c);
+  void arm_linger_timer();
+  void sweep_lingering();
   void set_interest(ConnectionState& c, std::uint32_t interest);
   void close_all();
   void on_idle_tick();
@@ -216,6 +227,7 @@ class WorkerCore : protected EventLoop::Handler {
   BudgetShare budget_;
   std::vector<std::uint64_t> waiting_for_budget_;  // keys of connections parked by the budget
   bool budget_timer_armed_ = false;
+  bool linger_timer_armed_ = false;
   // Under pressure: the pending output at which reading from a connection pauses, and the most
   // one read takes (read_buffer_bytes otherwise).
   std::size_t overload_threshold_;
@@ -241,15 +253,11 @@ class WorkerCore : protected EventLoop::Handler {
   std::vector<HeldBuffer> held_;  // by buffer id
   std::uint16_t current_buffer_ = 0;
   std::uint32_t current_length_ = 0;
-  bool delivering_ = false;     // received_bytes() is valid
-  bool current_held_ = false;   // a send took the buffer being delivered
-  unsigned receivers_ = 0;      // receives with data in the last batch
-  unsigned receive_peak_ = 0;   // its recent peak, decaying by an eighth per batch
-  std::size_t ring_bytes_ = 0;  // all the receive buffers together
-  // A bounded receive may queue up to one buffer plus growth slack; the budget share covers
-  // that for every one armed, since they complete together (an epoll read is checked alone).
-  std::size_t once_reserve_ = 0;
-  std::size_t once_reserved_ = 0;
+  bool delivering_ = false;                // received_bytes() is valid
+  bool current_held_ = false;              // a send took the buffer being delivered
+  unsigned receivers_ = 0;                 // receives with data in the last batch
+  unsigned receive_peak_ = 0;              // its recent peak, decaying by an eighth per batch
+  std::size_t ring_bytes_ = 0;             // all the receive buffers together
   std::vector<std::uint64_t> flush_list_;  // keys whose pending output is sent at the next wait
   std::vector<std::uint64_t> starved_;     // keys whose receive found no buffer
   std::vector<int> closing_fds_;           // closed after the next submit (see uring_release)
@@ -276,7 +284,8 @@ inline std::size_t Connection::pending_bytes() const {
   return state_->pending.size();
 }
 inline void Connection::send(std::span<const char> bytes) {
-  if (state_->open()) core_->send(*state_, bytes.data(), bytes.size());
+  // A lingering connection has sent its FIN: it is ended as far as the protocol is concerned.
+  if (state_->open() && !state_->lingering) core_->send(*state_, bytes.data(), bytes.size());
 }
 inline void Connection::shutdown_write() {
   if (state_->open()) core_->shutdown_write(*state_);
