@@ -42,9 +42,8 @@ struct ReactorOptions {
   unsigned workers = 0;  // 0 = one per usable CPU
   AcceptMode accept_mode = AcceptMode::kAcceptor;
   // kAuto picks io_uring when choose_io_backend() finds it usable; kIoUring when it is not makes
-  // start() throw. The io_uring tuning is worker.uring. Not yet kAuto by default: a graceful
-  // drain on io_uring can end in a reset (README "I/O backends").
-  IoBackend io_backend = IoBackend::kEpoll;
+  // start() throw. The io_uring tuning is worker.uring.
+  IoBackend io_backend = IoBackend::kAuto;
   Dispatch dispatch = Dispatch::kRoundRobin;
   bool pin_workers = false;  // one CPU each, when the process may use enough of them
   std::uint64_t max_connections = 100000;

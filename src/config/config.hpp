@@ -116,7 +116,7 @@ inline constexpr ModeName<LogFormat> kLogFormatNames[] = {{LogFormat::kText, "te
     "a worker's read buffer (shared by its connections): the most one read takes")             \
   X(unsigned, reads_per_event, 4, range(1, 64),                                                \
     "reads per readable event, continuing only while each read fills the read buffer")        \
-  X(IoBackend, io_backend, IoBackend::kEpoll, mode(kIoBackendNames),                           \
+  X(IoBackend, io_backend, IoBackend::kAuto,  mode(kIoBackendNames),                           \
     "epoll|io_uring|auto: how workers do socket I/O (auto: io_uring when the kernel and the "  \
     "seccomp profile allow it, else epoll)")                                                   \
   X(unsigned, io_uring_buffers, 256, range(2, 32768),                                          \
