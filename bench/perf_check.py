@@ -15,7 +15,9 @@
    batching), server CPU time (user + system, from /proc) per message, and RSS per idle
    connection. Targets for io_uring: <= 0.1 calls per message at 100 x pipeline 1 and <= 0.05 at
    1000 x pipeline 8 (reported, and failing only with --strict-io-uring: the figure depends on
-   how fast the client sends, see README "I/O backends"). Sections 1-3 run the epoll backend
+   how fast the client sends, see README "I/O backends"); the io_uring entries of
+   bench/perf-baseline.json hold the last recorded figures (calls per message, CPU over
+   epoll's), a rise past 1.5x (+0.02) failing likewise only then. Sections 1-3 run the epoll backend
    (--io_backend epoll): callgrind cannot run the io_uring server (valgrind 3.19 stalls it).
 
 The workloads are open loop (--rate) so the message counts are exact and the batching is the
@@ -263,6 +265,43 @@ def measure_io_uring(build, tmp, quick):
     return {"points": rows, "idle_memory": idle}
 
 
+def io_uring_figures(section):
+    """Per point: io_uring's system calls per message and its CPU per message over epoll's."""
+    by_point = {}
+    for r in section["points"]:
+        by_point.setdefault((r["connections"], r["pipeline"], r["size"]), {})[r["backend"]] = r
+    figures = {}
+    for (connections, pipeline, size), pair in by_point.items():
+        if "epoll" not in pair or "io_uring" not in pair:
+            continue
+        uring, epoll = pair["io_uring"], pair["epoll"]
+        figures[f"c{connections}-p{pipeline}-s{size}"] = {
+            "syscalls_per_message": uring["syscalls_per_message"],
+            "cpu_ratio": round(uring["cpu_us_per_message"] / epoll["cpu_us_per_message"], 3)
+            if epoll["cpu_us_per_message"] > 0 else None}
+    return figures
+
+
+def compare_io_uring(baseline, section, strict):
+    """The io_uring figures beside their baseline. The system-call count per message depends on
+    how fast the client sends (so on the machine's load): a rise past half again the baseline
+    (+0.02) is reported, and fails only with --strict-io-uring; the CPU ratio is shown."""
+    failures = []
+    for name, now in io_uring_figures(section).items():
+        then = baseline.get(name)
+        if not isinstance(then, dict):
+            continue
+        limit = then["syscalls_per_message"] * 1.5 + 0.02
+        verdict = "ok" if now["syscalls_per_message"] <= limit else "RISE"
+        print(f"  vs baseline io_uring {name}: calls/msg {then['syscalls_per_message']} -> "
+              f"{now['syscalls_per_message']} ({verdict}, limit {limit:.3f}); CPU over epoll "
+              f"{then.get('cpu_ratio')} -> {now['cpu_ratio']}")
+        if verdict != "ok" and strict:
+            failures.append(f"io_uring {name}: {now['syscalls_per_message']} calls/msg > "
+                            f"baseline limit {limit:.3f}")
+    return failures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -339,6 +378,8 @@ def main():
             recorded = {"note": f"bench/perf-check --update-baseline, {time.strftime('%Y-%m-%d')}"}
             recorded.update({name: {"per_message": r["per_message"]}
                              for name, r in results["instructions"].items()})
+            if "io_uring" in results:
+                recorded["io_uring"] = io_uring_figures(results["io_uring"])
             json.dump(recorded, f, indent=2)
             f.write("\n")
         print(f"baseline written to {BASELINE}")
@@ -354,6 +395,9 @@ def main():
                   f"{r['per_message']} ({verdict}, limit {limit:.1f})")
             if r["per_message"] > limit:
                 failures.append(f"{name}: {r['per_message']} instructions > baseline + 5%")
+        if "io_uring" in results and isinstance(baseline.get("io_uring"), dict):
+            failures += compare_io_uring(baseline["io_uring"], results["io_uring"],
+                                         args.strict_io_uring)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
