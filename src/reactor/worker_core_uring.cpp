@@ -41,6 +41,7 @@ bool WorkerCore::start_uring() {
   held_.assign(uring_->buffer_count(), HeldBuffer{});
   ring_bytes_ = std::size_t{uring_->buffer_count()} * uring_->buffer_bytes();
   completions_.reserve(4096);
+  batch_receivers_.reserve(4096);
   flush_list_.reserve(256);
   starved_.reserve(256);
   closing_fds_.reserve(256);
@@ -57,14 +58,21 @@ bool WorkerCore::uring_wait() {
   uring_flush();
   uring_rearm_starved();
   // The sends just prepared complete within the submit. Batching waits, beyond those, for about
-  // as many receives as recent batches brought (a decaying peak: connections with a message in
-  // flight send again), up to `batch`; a send's completion may call for more work (a partial
-  // send, bytes queued behind it), so such a wait is always bounded by the timeout. With a peak
-  // of one (a lone connection) there is nothing to batch: the wait returns with the sends'
+  // as many receives as recent batches had receiving connections (a decaying peak: those with a
+  // message in flight send again), up to `batch`; a send's completion may call for more work (a
+  // partial send, bytes queued behind it), so such a wait is always bounded by the timeout. With a
+  // peak of one (a lone connection) there is nothing to batch: the wait returns with the sends'
   // completions, or blocks for the next one. Measured at 1 connection x 16 B ping-pong: waiting
   // for the send and the next message in one timed wait cost 1.4-1.6x epoll's CPU per message;
   // two untimed waits cost 0.89x.
-  receive_peak_ = std::max(receivers_, receive_peak_ - receive_peak_ / 8);
+  // Connections, not completions: a lone connection whose message took several buffers, or
+  // came pipelined, has nothing to batch with (its client waits for the answer).
+  const auto receivers = static_cast<unsigned>(batch_receivers_.size());
+  for (const std::uint64_t key : batch_receivers_) {
+    if (ConnectionState* c = connections_.find(key)) c->batch_receiver = false;
+  }
+  batch_receivers_.clear();
+  receive_peak_ = std::max(receivers, receive_peak_ - (receive_peak_ + 7) / 8);
   if (!closing_fds_.empty()) {
     // The closes cannot wait for the wait: the peer's FIN would. Submitting first runs every
     // operation that still names these descriptors, and the cancels that release them.
@@ -84,7 +92,6 @@ bool WorkerCore::uring_wait() {
     timeout_us = options_.uring.batch_timeout_us;
   }
   completions_.clear();
-  receivers_ = 0;
   const bool ok = uring_->submit_and_wait(wait_nr, timeout_us, completions_);
   if (!ok) {
     std::perror("multireactor: io_uring_enter");
@@ -117,7 +124,10 @@ ConnectionState* WorkerCore::uring_received(const Completion& e) {
     stats_.reads.add(1);
     stats_.bytes_received.add(static_cast<std::uint64_t>(e.res));
     c->last_active_tick = idle_wheel_.now();
-    ++receivers_;
+    if (!c->batch_receiver) {
+      c->batch_receiver = true;
+      batch_receivers_.push_back(c->key());
+    }
     current_buffer_ = e.buffer();
     current_length_ = static_cast<std::uint32_t>(e.res);
     current_held_ = false;
@@ -265,6 +275,10 @@ ConnectionState* WorkerCore::uring_readable(const Completion& e) {
   }
   // Draining, or paused by a change whose cancel is still on its way.
   if (c->ending || (c->interest & kReadable) == 0) return nullptr;
+  if (!c->batch_receiver) {
+    c->batch_receiver = true;
+    batch_receivers_.push_back(c->key());
+  }
   return c;
 }
 
@@ -379,6 +393,13 @@ void WorkerCore::uring_send_done(const Completion& e) {
     return;
   }
   after_pending_sent(*c, static_cast<std::size_t>(e.res));
+  if (c->open() && c->pending.empty() && c->recv_live && !c->recv_multishot &&
+      !c->recv_cancelling && (c->interest & kReadable) != 0 && multishot_allowed(*c)) {
+    // The queue is gone: back from polling to the multishot receive (armed once the poll's
+    // cancellation completes), or a connection that queued once would poll for good.
+    c->recv_cancelling = true;
+    uring_->prep_cancel(receive_data(*c));
+  }
   // What is left was cut short by a full socket or queued meanwhile: a POLLOUT poll tells when
   // there is room (at once, within the next submit, if there is some already).
   if (c->open() && !c->pending.empty() && !c->pollout_armed) {

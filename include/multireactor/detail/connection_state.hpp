@@ -22,7 +22,7 @@ struct ConnectionState {
   std::uint32_t generation = 0;
   std::uint32_t interest = 0;          // the epoll events currently registered
   std::uint32_t last_active_tick = 0;  // IdleWheel tick of the last byte moved either way
-  // Three bytes of flags keep a connection at 48 bytes (they fill what would be padding).
+  // Four bytes of flags keep a connection at 48 bytes (they fill what would be padding).
   bool reading_paused : 1 = false;      // EPOLLIN dropped: high-water mark or overload pause
   bool overload_paused : 1 = false;     // paused by the process budget: resumes once drained
   bool waiting_for_budget : 1 = false;  // no budget left to read into: parked, EPOLLIN dropped
@@ -42,6 +42,7 @@ struct ConnectionState {
   bool send_in_flight : 1 = false;   // a send was prepared; its completion is not seen yet
   bool flush_queued : 1 = false;     // on the worker's list of sends to prepare from `pending`
   bool pollout_armed : 1 = false;    // the socket was full: a POLLOUT poll waits for room
+  bool batch_receiver : 1 = false;   // counted among the last batch's receiving connections
   OutputBuffer pending;              // bytes the kernel did not take yet
 
   std::uint64_t key() const { return (std::uint64_t{generation} << 32) | slot; }
@@ -55,6 +56,7 @@ struct ConnectionState {
     send_in_flight = false;
     flush_queued = false;
     pollout_armed = false;
+    batch_receiver = false;
   }
 };
 

@@ -253,11 +253,12 @@ class WorkerCore : protected EventLoop::Handler {
   std::vector<HeldBuffer> held_;  // by buffer id
   std::uint16_t current_buffer_ = 0;
   std::uint32_t current_length_ = 0;
-  bool delivering_ = false;                // received_bytes() is valid
-  bool current_held_ = false;              // a send took the buffer being delivered
-  unsigned receivers_ = 0;                 // receives with data in the last batch
-  unsigned receive_peak_ = 0;              // its recent peak, decaying by an eighth per batch
-  std::size_t ring_bytes_ = 0;             // all the receive buffers together
+  bool delivering_ = false;    // received_bytes() is valid
+  bool current_held_ = false;  // a send took the buffer being delivered
+  // Keys of the connections that received data in the last batch, each once.
+  std::vector<std::uint64_t> batch_receivers_;
+  unsigned receive_peak_ = 0;   // their recent peak count, decaying by an eighth per batch
+  std::size_t ring_bytes_ = 0;  // all the receive buffers together
   std::vector<std::uint64_t> flush_list_;  // keys whose pending output is sent at the next wait
   std::vector<std::uint64_t> starved_;     // keys whose receive found no buffer
   std::vector<int> closing_fds_;           // closed after the next submit (see uring_release)
