@@ -276,6 +276,7 @@ void WorkerCore::send_now(ConnectionState& c, const char* bytes, std::size_t n) 
     ssize_t w = raw::send(c.fd, bytes, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     stats_.writes.add(1);
     if (w < 0) {
+      if (c.lingering) return;  // its FIN is out: what the protocol sends now is dropped (EPIPE)
       if (errno != EAGAIN && errno != EINTR) {
         close_connection(c, CloseReason::kError);
         return;

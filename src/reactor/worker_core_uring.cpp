@@ -344,7 +344,7 @@ void WorkerCore::uring_buffer_send_done(const Completion& e) {
   stats_.writes.add(1);
   if (e.res < 0 && e.res != -EAGAIN) {
     uring_->recycle(id);
-    close_connection(*c, CloseReason::kError);
+    if (!c->lingering) close_connection(*c, CloseReason::kError);  // lingering: EPIPE, dropped
     return;
   }
   const auto sent = static_cast<std::uint32_t>(e.res < 0 ? 0 : e.res);
@@ -389,14 +389,18 @@ void WorkerCore::uring_send_done(const Completion& e) {
     return;
   }
   if (e.res < 0) {
-    close_connection(*c, CloseReason::kError);
+    if (!c->lingering) close_connection(*c, CloseReason::kError);  // lingering: EPIPE, dropped
     return;
   }
   after_pending_sent(*c, static_cast<std::size_t>(e.res));
   if (c->open() && c->pending.empty() && c->recv_live && !c->recv_multishot &&
-      !c->recv_cancelling && (c->interest & kReadable) != 0 && multishot_allowed(*c)) {
-    // The queue is gone: back from polling to the multishot receive (armed once the poll's
-    // cancellation completes), or a connection that queued once would poll for good.
+      !c->recv_cancelling && (c->interest & kReadable) != 0 &&
+      static_cast<std::size_t>(e.res) <= uring_->buffer_bytes() && multishot_allowed(*c)) {
+    // The queue is gone, and it held no more than one receive buffer: back from polling to the
+    // multishot receive (armed once the poll's cancellation completes). A connection whose
+    // messages span several buffers stays on the poll and the read, which take a whole
+    // message at once (measured at 100 x 16 KiB: 2.4x epoll's CPU per message switching back
+    // each time, 1.4x staying).
     c->recv_cancelling = true;
     uring_->prep_cancel(receive_data(*c));
   }

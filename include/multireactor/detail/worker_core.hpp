@@ -285,8 +285,7 @@ inline std::size_t Connection::pending_bytes() const {
   return state_->pending.size();
 }
 inline void Connection::send(std::span<const char> bytes) {
-  // A lingering connection has sent its FIN: it is ended as far as the protocol is concerned.
-  if (state_->open() && !state_->lingering) core_->send(*state_, bytes.data(), bytes.size());
+  if (state_->open()) core_->send(*state_, bytes.data(), bytes.size());
 }
 inline void Connection::shutdown_write() {
   if (state_->open()) core_->shutdown_write(*state_);
