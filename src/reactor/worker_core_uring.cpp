@@ -214,6 +214,7 @@ void WorkerCore::uring_send(ConnectionState& c, const char* bytes, std::size_t n
     uring_->prep_send(c.fd, bytes, n, uring_data(UringOp::kSendBuffer, current_buffer_));
     return;
   }
+  if (c.lingering) return;  // its FIN is out: what the protocol sends now is dropped
   queue_output(c, bytes, n);
   // From now on reads are bounded (see uring_arm_receive): the multishot receive ends.
   if (c.recv_live && c.recv_multishot && !c.recv_cancelling) {
