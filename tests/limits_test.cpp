@@ -253,8 +253,15 @@ TestClient slow_client_with_pending_echo(const ServerProcess& server, const std:
   client.set_receive_buffer(64 * 1024);
   EXPECT_TRUE(client.send_all(payload, Deadline(seconds(60)))) << client.send_error();
   const std::uint16_t port = local_port_of(client.fd());
-  EXPECT_TRUE(wait_until([&] { return receive_queue_bytes(server.port(), port) == 0; },
-                         Deadline(seconds(30))))
+  // Everything left the client (SIOCOUTQ: not yet acknowledged) and the server read it all: the
+  // server's queue alone can be empty for a moment while the client still holds bytes back.
+  const auto client_holds = [&] {
+    int n = 0;
+    return ioctl(client.fd(), SIOCOUTQ, &n) == 0 ? n : -1;
+  };
+  EXPECT_TRUE(wait_until(
+      [&] { return client_holds() == 0 && receive_queue_bytes(server.port(), port) == 0; },
+      Deadline(seconds(30))))
       << "the server did not read everything the client sent";
   return client;
 }

@@ -113,14 +113,16 @@ ConnectionState* WorkerCore::uring_received(const Completion& e) {
     c->recv_cancelling = false;
   }
   if (e.res > 0) {
-    if (c->ending) {
-      // Draining: the bytes are dropped (epoll leaves them unread until the lingering close
-      // reads and drops them). A lingering connection reads on until the peer's FIN.
+    if (c->lingering) {
+      // Our FIN is out: the peer's bytes are dropped until its own FIN.
       uring_->recycle(e.buffer());
       c->linger_heard = true;
       if (!c->recv_live && (c->interest & kReadable) != 0) uring_arm_receive(*c);
       return nullptr;
     }
+    // A drain that began after the kernel received these bytes into our buffer still delivers
+    // them (their echo is flushed before the end): they left the socket, so they were read, as
+    // a read() epoll made before the drain would have delivered them.
     stats_.reads.add(1);
     stats_.bytes_received.add(static_cast<std::uint64_t>(e.res));
     c->last_active_tick = idle_wheel_.now();
