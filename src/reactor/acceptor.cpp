@@ -113,8 +113,8 @@ void Acceptor::accept_batch() {
       // Recount once: workers may have closed some since the batch began.
       open_now = connections_open();
       if (open_now >= options_.max_connections) {
+        listener_.count_rejected();  // counted first: whoever sees the close sees the count
         close(fd);
-        listener_.count_rejected();
         continue;
       }
     }

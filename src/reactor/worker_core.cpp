@@ -509,8 +509,8 @@ void WorkerCore::accept_connections() {
       return;
     }
     if (open_connections_() >= max_connections_) {
+      listener_->count_rejected();  // counted first: whoever sees the close sees the count
       close(fd);
-      listener_->count_rejected();
       continue;
     }
     apply_accepted_socket_options(fd, accepted_socket_);
