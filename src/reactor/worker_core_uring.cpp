@@ -126,10 +126,7 @@ ConnectionState* WorkerCore::uring_received(const Completion& e) {
     stats_.reads.add(1);
     stats_.bytes_received.add(static_cast<std::uint64_t>(e.res));
     c->last_active_tick = idle_wheel_.now();
-    if (!c->batch_receiver) {
-      c->batch_receiver = true;
-      batch_receivers_.push_back(c->key());
-    }
+    count_batch_receiver(*c);
     current_buffer_ = e.buffer();
     current_length_ = static_cast<std::uint32_t>(e.res);
     current_held_ = false;
@@ -278,11 +275,14 @@ ConnectionState* WorkerCore::uring_readable(const Completion& e) {
   }
   // Draining, or paused by a change whose cancel is still on its way.
   if (c->ending || (c->interest & kReadable) == 0) return nullptr;
-  if (!c->batch_receiver) {
-    c->batch_receiver = true;
-    batch_receivers_.push_back(c->key());
-  }
+  count_batch_receiver(*c);
   return c;
+}
+
+void WorkerCore::count_batch_receiver(ConnectionState& c) {
+  if (c.batch_receiver) return;
+  c.batch_receiver = true;
+  batch_receivers_.push_back(c.key());
 }
 
 void WorkerCore::uring_after_read(ConnectionState& c) {

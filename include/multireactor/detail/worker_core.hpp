@@ -151,6 +151,8 @@ class WorkerCore : protected EventLoop::Handler {
   // A POLLIN poll (see uring_arm_receive) completed: the connection to read as on epoll, or null.
   ConnectionState* uring_readable(const Completion& e);
   void uring_after_read(ConnectionState& c);
+  // Counts `c` once among this batch's receiving connections (what batching waits for).
+  void count_batch_receiver(ConnectionState& c);
   std::span<const char> received_bytes() const {
     return {uring_->buffer(current_buffer_), current_length_};
   }
