@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -40,6 +41,23 @@ ServerConfig loopback_config(unsigned workers) {
 WorkerStatsSnapshot total_stats(const Server& server) {
   const auto workers = server.worker_stats();
   return aggregate(workers);
+}
+
+std::string describe_stats(const Server& server) {
+  // A stream, not string operator+: GCC 12 warns (-Wrestrict) on some chains of the latter.
+  const AcceptorStatsSnapshot a = server.acceptor_stats();
+  std::ostringstream text;
+  text << "acceptor: handoffs=" << a.handoffs << " accept_batches=" << a.accept_batches
+       << " rejected=" << a.connections_rejected << " accept_errors=" << a.accept_errors;
+  const auto workers = server.worker_stats();
+  for (std::size_t w = 0; w < workers.size(); ++w) {
+    text << "\nworker " << w << ":";
+    for (const WorkerCounterInfo& info : kWorkerCounters) {
+      const std::uint64_t value = workers[w].*info.member;
+      if (value != 0) text << " " << info.name << "=" << value;
+    }
+  }
+  return text.str();
 }
 
 bool wait_for_stats(const Server& server,

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -23,6 +24,10 @@ IoBackend io_backend_under_test();
 ServerConfig loopback_config(unsigned workers);
 
 WorkerStatsSnapshot total_stats(const Server& server);
+
+// The acceptor's counters and every worker's non-zero ones, one line per thread: what a failed
+// expectation prints so that a rare failure says where the bytes or the connection stopped.
+std::string describe_stats(const Server& server);
 
 // Polls the server's per-worker stats until `condition(total, per_worker)` holds.
 bool wait_for_stats(const Server& server,
