@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
   const mr::FileLimit limit = mr::raise_file_limit();
+  mr::MemoryTrimmer::keep_freed_memory_for_reuse();
   mr::Server server(config);
   try {
     server.start();

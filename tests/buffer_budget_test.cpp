@@ -2,6 +2,7 @@
 // bounded growth it relies on, where the automatic budget comes from, and a server that keeps
 // every output buffer within it while slow readers flood it.
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -166,6 +168,30 @@ TEST(MemoryTrimmer, TrimsOnceBufferedMemoryFellFarFromItsPeakAndNotBefore) {
   EXPECT_FALSE(trimmer.observe(kStep + 1)) << "the peak starts again from the trim";
   EXPECT_TRUE(trimmer.observe(0));
   EXPECT_EQ(trimmer.trims(), 2u);
+}
+
+TEST(MemoryTrimmer, FreedQueuesStayInTheHeapForTheNextOnesUntilTheTrimmerReturnsThem) {
+  if (test::sanitizer_build()) {
+    GTEST_SKIP() << "sanitizer allocators replace malloc: mallopt and mallinfo2 mean nothing";
+  }
+  MemoryTrimmer::keep_freed_memory_for_reuse();
+  // 4 MiB of queue-sized blocks from the heap, freed last first so each joins the top of it:
+  // glibc's default trims everything above 128 KiB there back to the kernel on free().
+  constexpr std::size_t kBlocks = 256;
+  constexpr std::size_t kBlockBytes = 16 * 1024;
+  std::vector<char*> blocks;
+  blocks.reserve(kBlocks);
+  for (std::size_t i = 0; i < kBlocks; ++i) {
+    blocks.push_back(static_cast<char*>(std::malloc(kBlockBytes)));
+    ASSERT_NE(blocks.back(), nullptr);
+    blocks.back()[0] = static_cast<char>(i);
+  }
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it)
+    std::free(*it);
+  // keepcost: the free memory at the top of the heap that a trim would give back.
+  EXPECT_GE(mallinfo2().keepcost, kBlocks * kBlockBytes / 2);
+  malloc_trim(0);
+  EXPECT_LT(mallinfo2().keepcost, kBlocks * kBlockBytes / 2) << "the trimmer still returns it";
 }
 
 class MemoryLimitTree : public ::testing::Test {
