@@ -292,9 +292,9 @@ TEST(Reset, ClientResettingMidTransferDoesNotDisturbOthers) {
   ServerConfig config = test::loopback_config(2);
   // A small send buffer makes the server queue the rude client's echo within its first read.
   // With the kernel's autotuning the flood had to fill megabytes of buffers first, and under
-  // load the client's flow sometimes stalled in TCP on the way (1 run in ~200 under ASan: the
-  // server had read 195,557 bytes and echoed them all, its loop saw no event for 10 s, and the
-  // client's send buffer stayed full).
+  // load the client's flow sometimes stalled in TCP on the way (about 1 run in 1,000 under ASan
+  // beside a compiler: the server had read 195,557 bytes and echoed them all, its loop saw no
+  // event for 10 s, and the client's send buffer stayed full).
   config.socket_send_buffer_bytes = 16 * 1024;
   Server server(config);
   server.start();
