@@ -2,9 +2,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
+
+#include "admin/stats_render.hpp"
 
 namespace mr::test {
 namespace {
@@ -44,20 +45,15 @@ WorkerStatsSnapshot total_stats(const Server& server) {
 }
 
 std::string describe_stats(const Server& server) {
-  // A stream, not string operator+: GCC 12 warns (-Wrestrict) on some chains of the latter.
-  const AcceptorStatsSnapshot a = server.acceptor_stats();
-  std::ostringstream text;
-  text << "acceptor: handoffs=" << a.handoffs << " accept_batches=" << a.accept_batches
-       << " rejected=" << a.connections_rejected << " accept_errors=" << a.accept_errors;
+  std::string text = "acceptor: " + format_acceptor_fields(server.acceptor_stats());
   const auto workers = server.worker_stats();
   for (std::size_t w = 0; w < workers.size(); ++w) {
-    text << "\nworker " << w << ":";
-    for (const WorkerCounterInfo& info : kWorkerCounters) {
-      const std::uint64_t value = workers[w].*info.member;
-      if (value != 0) text << " " << info.name << "=" << value;
-    }
+    text += "\nworker ";
+    text += std::to_string(w);
+    text += ": ";
+    text += format_worker_fields(workers[w]);
   }
-  return text.str();
+  return text;
 }
 
 bool wait_for_stats(const Server& server,

@@ -25,8 +25,8 @@ ServerConfig loopback_config(unsigned workers);
 
 WorkerStatsSnapshot total_stats(const Server& server);
 
-// The acceptor's counters and every worker's non-zero ones, one line per thread: what a failed
-// expectation prints so that a rare failure says where the bytes or the connection stopped.
+// The acceptor's counters and every worker's, one line per thread, named as in /stats: what a
+// failed expectation prints so that a rare failure says where the bytes or the connection stopped.
 std::string describe_stats(const Server& server);
 
 // Polls the server's per-worker stats until `condition(total, per_worker)` holds.
