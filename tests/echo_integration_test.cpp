@@ -407,6 +407,93 @@ TEST(ServerLifecycle, StartThrowsWhenThePortIsTaken) {
   EXPECT_THROW(second.start(), std::system_error);
 }
 
+// The io_uring backend's receive buffers (not run on epoll: see tests/CMakeLists.txt).
+// Ping-pong, one message at a time; returns false (with a failure added) if an echo went wrong.
+bool ping_pong(TestClient& client, std::size_t bytes, int messages) {
+  const std::string message = test::random_bytes(bytes, 42);
+  for (int i = 0; i < messages; ++i) {
+    std::string echo;
+    if (!client.exchange(message, echo, Deadline(5s))) {
+      ADD_FAILURE() << "message " << i << ": " << client.receive_error();
+      return false;
+    }
+    if (echo != message) {
+      ADD_FAILURE() << "message " << i << " came back changed";
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(UringReceives, BuffersOneMessageFillsAreEchoedByOneSendWithoutAQueue) {
+  ServerConfig config = test::loopback_config(1);
+  config.read_buffer_bytes = 4096;  // 4 KiB receive buffers only: a message takes three
+  // Room for a whole echo in the socket, so nothing is queued because the socket was full.
+  config.socket_send_buffer_bytes = 256 * 1024;
+  Server server(config);
+  server.start();
+  if (server.io_backend() != IoBackend::kIoUring) GTEST_SKIP() << "the io_uring backend only";
+  TestClient client = TestClient::connect(server.port(), Deadline(5s));
+  ASSERT_TRUE(client.valid()) << client.connect_error();
+  constexpr int kMessages = 50;
+  ASSERT_TRUE(ping_pong(client, 12 * 1024, kMessages));
+  const WorkerStatsSnapshot total = test::total_stats(server);
+  // The three buffers a message arrives in come in one batch; were the echo of the first one
+  // still waiting for the submit when the others are delivered, they would be copied into the
+  // connection's queue (and its multishot receive would end).
+  EXPECT_EQ(total.pending_output_peak_bytes, 0U) << test::describe_stats(server);
+  EXPECT_GE(total.reads, 3U * kMessages) << test::describe_stats(server);
+  EXPECT_LT(total.writes, total.reads) << test::describe_stats(server);
+}
+
+TEST(UringReceives, AConnectionWhoseMessagesFillASmallBufferReceivesIntoLargeOnes) {
+  Server server(test::loopback_config(1));  // read_buffer_bytes 64 KiB: 4 and 16 KiB buffers
+  server.start();
+  if (server.io_backend() != IoBackend::kIoUring) GTEST_SKIP() << "the io_uring backend only";
+  TestClient client = TestClient::connect(server.port(), Deadline(5s));
+  ASSERT_TRUE(client.valid()) << client.connect_error();
+  constexpr int kMessages = 200;
+  ASSERT_TRUE(ping_pong(client, 16 * 1024, kMessages));
+  // In 4 KiB buffers a 16 KiB message takes at least four receives; in 16 KiB ones, one when it
+  // arrives whole (loopback delivers a 16 KiB write as one segment), rarely two.
+  const WorkerStatsSnapshot total = test::total_stats(server);
+  EXPECT_LE(total.reads, 2U * kMessages) << test::describe_stats(server);
+  // And back to the small buffers after three small receives (its receive is cancelled and
+  // armed again): the echoes stay whole across the switch.
+  ASSERT_TRUE(ping_pong(client, 64, kMessages));
+  ASSERT_TRUE(ping_pong(client, 16 * 1024, 10));
+}
+
+TEST(UringReceives, ARingRunDryLosesNothingAndEachShortageIsFollowedByARead) {
+  ServerConfig config = test::loopback_config(1);
+  config.io_uring_buffers = 2;  // two 4 KiB buffers and two 16 KiB ones: dry at once
+  Server server(config);
+  server.start();
+  if (server.io_backend() != IoBackend::kIoUring) GTEST_SKIP() << "the io_uring backend only";
+  constexpr std::size_t kClients = 20;
+  constexpr std::size_t kBytes = 128 * 1024;
+  std::vector<TestClient> clients = connect_many(server, kClients);
+  ASSERT_EQ(clients.size(), kClients);
+  std::vector<std::string> sent;
+  for (std::size_t i = 0; i < kClients; ++i) {
+    sent.push_back(test::random_bytes(kBytes, i));
+    ASSERT_TRUE(clients[i].send_all(sent.back(), Deadline(10s))) << clients[i].send_error();
+  }
+  for (std::size_t i = 0; i < kClients; ++i) {
+    std::string echo;
+    ASSERT_TRUE(clients[i].read_exactly(kBytes, echo, Deadline(10s)))
+        << "client " << i << ": " << clients[i].receive_error() << "\n"
+        << test::describe_stats(server);
+    EXPECT_TRUE(echo == sent[i]) << "client " << i << ": the echo differs";
+  }
+  const WorkerStatsSnapshot total = test::total_stats(server);
+  EXPECT_GT(total.receive_buffer_shortages, 0U) << test::describe_stats(server);
+  // A connection that found the ring empty waits for a buffer to come back, and if it finds
+  // none again polls and reads into the worker's own buffer before it receives from the ring
+  // again: at most two shortages per read. Re-arming the receive at once fails again and again.
+  EXPECT_LE(total.receive_buffer_shortages, 2 * total.reads) << test::describe_stats(server);
+}
+
 }  // namespace
 // The network tests run twice (tests/CMakeLists.txt): with io_backend = auto, which is io_uring
 // where the kernel allows it, and again with MULTIREACTOR_TEST_IO_BACKEND=epoll. This proves each

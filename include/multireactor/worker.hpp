@@ -144,8 +144,9 @@ class Worker final : public detail::WorkerCore {
         } else if (e.op() == detail::UringOp::kPollIn) {
           State* c = uring_readable(e);
           if (c == nullptr) continue;
+          const std::uint64_t before = stats_.bytes_received.get();
           on_readable(*c);  // epoll's bounded read, into the worker's own buffer
-          uring_after_read(*c);
+          uring_after_poll_read(*c, stats_.bytes_received.get() - before);
         } else {
           uring_completion(e);
         }

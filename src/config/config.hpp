@@ -121,8 +121,9 @@ inline constexpr ModeName<LogFormat> kLogFormatNames[] = {{LogFormat::kText, "te
     "seccomp profile allow it, else epoll)")                                                   \
   X(unsigned, io_uring_buffers, 256, range(2, 32768),                                          \
     "io_uring: provided receive buffers per worker (rounded up to a power of two), each "      \
-    "min(read_buffer_bytes, 4096) bytes; multishot receives need them all to fit under "       \
-    "high_water_mark")                                                     \
+    "min(read_buffer_bytes, 4096) bytes, plus as many bytes again in buffers of "              \
+    "min(read_buffer_bytes, 16384) for connections whose messages fill a small one; "          \
+    "multishot receives need one ring's bytes to fit under high_water_mark")                   \
   X(unsigned, io_uring_batch, 32, range(1, 4096),                                              \
     "io_uring: most receives one wait collects before returning; 1 = no batching")             \
   X(unsigned, io_uring_batch_timeout_us, 100, range(1, 1'000'000),                             \

@@ -22,7 +22,8 @@ namespace mr::detail {
 namespace {
 constexpr unsigned kSubmissionEntries = 512;
 constexpr unsigned kMinCompletionEntries = 4096;
-constexpr unsigned kBufferGroup = 0;
+constexpr unsigned kSmallGroup = 0;
+constexpr unsigned kLargeGroup = 1;
 
 std::string failure(const char* call, int error) {
   return std::string(call) + ": " + std::generic_category().message(error);
@@ -69,12 +70,20 @@ int setup_ring(io_uring* ring, unsigned cq_entries, bool defer_taskrun, std::str
 struct UringRing::Impl {
   io_uring ring{};
   bool ring_ready = false;
-  io_uring_buf_ring* buffers = nullptr;
-  std::size_t buffers_bytes = 0;  // the mapping of the buffer ring's entries
-  void* memory = nullptr;         // the buffers themselves
+  // The small buffers' ring (group 0) and the large ones' (group 1, maybe empty).
+  struct Group {
+    io_uring_buf_ring* entries = nullptr;
+    std::size_t entries_bytes = 0;  // the mapping of the ring's entries
+    int mask = 0;
+    unsigned recycled = 0;  // added to the ring since the last advance
+  };
+  Group groups[2];
+  void* memory = nullptr;  // the buffers themselves
   std::size_t memory_bytes = 0;
-  int mask = 0;
-  unsigned recycled = 0;  // added to the ring since the last advance
+  // What the SENDMSGs prepared since the last submit point at: the kernel reads them within that
+  // submit. Reserved at init and never grown, so no pointer into them moves.
+  std::vector<iovec> parts;
+  std::vector<msghdr> messages;
 
   io_uring_sqe* sqe() {
     io_uring_sqe* e = io_uring_get_sqe(&ring);
@@ -83,13 +92,29 @@ struct UringRing::Impl {
     io_uring_submit(&ring);  // the queue is full: safe, see the contract
     return io_uring_get_sqe(&ring);
   }
+  // After a submit: what the kernel was given is read, so the storage is free again (unless the
+  // kernel left entries in the queue, as it may when its completion queue overflows).
+  void advance() {
+    for (Group& g : groups) {
+      if (g.recycled == 0) continue;
+      io_uring_buf_ring_advance(g.entries, static_cast<int>(g.recycled));
+      g.recycled = 0;
+    }
+  }
+  void submitted() {
+    if (io_uring_sq_ready(&ring) != 0) return;
+    parts.clear();
+    messages.clear();
+  }
 };
 
 UringRing::UringRing() : impl_(std::make_unique<Impl>()) {}
 
 UringRing::~UringRing() {
   if (impl_->ring_ready) io_uring_queue_exit(&impl_->ring);
-  if (impl_->buffers != nullptr) munmap(impl_->buffers, impl_->buffers_bytes);
+  for (const Impl::Group& g : impl_->groups) {
+    if (g.entries != nullptr) munmap(g.entries, g.entries_bytes);
+  }
   if (impl_->memory != nullptr) munmap(impl_->memory, impl_->memory_bytes);
 }
 
@@ -117,8 +142,8 @@ bool UringRing::probe(bool defer_taskrun, std::string* why) {
     *why = "io_uring cannot list its operations (IORING_REGISTER_PROBE)";
     ok = false;
   } else {
-    for (const int op :
-         {IORING_OP_RECV, IORING_OP_SEND, IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL}) {
+    for (const int op : {IORING_OP_RECV, IORING_OP_SEND, IORING_OP_SENDMSG, IORING_OP_POLL_ADD,
+                         IORING_OP_ASYNC_CANCEL}) {
       if (io_uring_opcode_supported(ops, op) == 0) {
         *why = "io_uring lacks operation " + std::to_string(op);
         ok = false;
@@ -139,7 +164,7 @@ bool UringRing::probe(bool defer_taskrun, std::string* why) {
       io_uring_buf_reg reg{};
       reg.ring_addr = reinterpret_cast<std::uintptr_t>(entries);
       reg.ring_entries = 1;
-      reg.bgid = kBufferGroup;
+      reg.bgid = kSmallGroup;
       r = io_uring_register_buf_ring(&ring, &reg, 0);
       if (r < 0) {
         *why = failure("io_uring_register_buf_ring", -r);
@@ -156,34 +181,27 @@ bool UringRing::probe(bool defer_taskrun, std::string* why) {
 bool UringRing::init(const UringParams& params, std::string* why) {
   count_ = round_up_to_power_of_two(params.buffers < 2 ? 2 : params.buffers);
   buffer_bytes_ = params.buffer_bytes;
-  const unsigned cq = count_ * 4 > kMinCompletionEntries ? count_ * 4 : kMinCompletionEntries;
+  if (params.large_buffer_bytes > params.buffer_bytes) {
+    // As many bytes as the small ones, in buffers of large_buffer_bytes; ids go on after theirs.
+    const std::size_t bytes = std::size_t{count_} * buffer_bytes_;
+    const auto wanted = static_cast<unsigned>(bytes / params.large_buffer_bytes);
+    large_count_ = std::min(round_up_to_power_of_two(wanted < 2 ? 2 : wanted), 32768 - count_);
+    large_bytes_ = params.large_buffer_bytes;
+  }
+  const unsigned all = count_ + large_count_;
+  const unsigned cq = all * 4 > kMinCompletionEntries ? all * 4 : kMinCompletionEntries;
   const int r = setup_ring(&impl_->ring, cq, params.defer_taskrun, &setup_);
   if (r < 0) {
     *why = failure("io_uring_setup", -r);
     return false;
   }
   impl_->ring_ready = true;
-  // liburing 2.3 has no io_uring_setup_buf_ring (2.4): map the entries and register them.
-  impl_->buffers_bytes = std::size_t{count_} * sizeof(io_uring_buf);
-  void* entries = mmap(nullptr, impl_->buffers_bytes, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (entries == MAP_FAILED) {
-    *why = failure("mmap", errno);
-    return false;
-  }
-  impl_->buffers = static_cast<io_uring_buf_ring*>(entries);
-  io_uring_buf_reg reg{};
-  reg.ring_addr = reinterpret_cast<std::uintptr_t>(entries);
-  reg.ring_entries = count_;
-  reg.bgid = kBufferGroup;
-  const int rr = io_uring_register_buf_ring(&impl_->ring, &reg, 0);
-  if (rr < 0) {
-    *why = failure("io_uring_register_buf_ring", -rr);
-    return false;
-  }
+  impl_->parts.reserve(all);
+  impl_->messages.reserve(all);
   // The buffers are a mapping of their own: a page becomes resident only when a receive
   // reaches it, so small messages touch one page of each buffer.
-  impl_->memory_bytes = std::size_t{count_} * buffer_bytes_;
+  impl_->memory_bytes =
+      std::size_t{count_} * buffer_bytes_ + std::size_t{large_count_} * large_bytes_;
   impl_->memory = mmap(nullptr, impl_->memory_bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (impl_->memory == MAP_FAILED) {
@@ -192,13 +210,39 @@ bool UringRing::init(const UringParams& params, std::string* why) {
     return false;
   }
   base_ = static_cast<char*>(impl_->memory);
-  impl_->mask = io_uring_buf_ring_mask(count_);
-  io_uring_buf_ring_init(impl_->buffers);
-  for (unsigned id = 0; id < count_; ++id) {
-    io_uring_buf_ring_add(impl_->buffers, buffer(static_cast<std::uint16_t>(id)), buffer_bytes_,
-                          static_cast<unsigned short>(id), impl_->mask, static_cast<int>(id));
+  large_base_ = base_ + std::size_t{count_} * buffer_bytes_;
+  for (const unsigned group : {kSmallGroup, kLargeGroup}) {
+    const unsigned first = group == kSmallGroup ? 0 : count_;
+    const unsigned n = group == kSmallGroup ? count_ : large_count_;
+    if (n == 0) continue;
+    Impl::Group& g = impl_->groups[group];
+    // liburing 2.3 has no io_uring_setup_buf_ring (2.4): map the entries and register them.
+    g.entries_bytes = std::size_t{n} * sizeof(io_uring_buf);
+    void* entries =
+        mmap(nullptr, g.entries_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (entries == MAP_FAILED) {
+      *why = failure("mmap", errno);
+      return false;
+    }
+    g.entries = static_cast<io_uring_buf_ring*>(entries);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(entries);
+    reg.ring_entries = n;
+    reg.bgid = static_cast<std::uint16_t>(group);
+    const int rr = io_uring_register_buf_ring(&impl_->ring, &reg, 0);
+    if (rr < 0) {
+      *why = failure("io_uring_register_buf_ring", -rr);
+      return false;
+    }
+    g.mask = io_uring_buf_ring_mask(n);
+    io_uring_buf_ring_init(g.entries);
+    for (unsigned i = 0; i < n; ++i) {
+      const auto id = static_cast<std::uint16_t>(first + i);
+      io_uring_buf_ring_add(g.entries, buffer(id), buffer_bytes(id), id, g.mask,
+                            static_cast<int>(i));
+    }
+    io_uring_buf_ring_advance(g.entries, static_cast<int>(n));
   }
-  io_uring_buf_ring_advance(impl_->buffers, static_cast<int>(count_));
   return true;
 }
 
@@ -212,11 +256,11 @@ bool UringRing::enable(std::string* why) {
   return true;
 }
 
-void UringRing::prep_recv_multishot(int fd, std::uint64_t data) {
+void UringRing::prep_recv_multishot(int fd, bool large, std::uint64_t data) {
   io_uring_sqe* e = impl_->sqe();
   io_uring_prep_recv_multishot(e, fd, nullptr, 0, 0);
   e->flags |= IOSQE_BUFFER_SELECT;
-  e->buf_group = kBufferGroup;
+  e->buf_group = large && large_count_ != 0 ? kLargeGroup : kSmallGroup;
   io_uring_sqe_set_data64(e, data);
 }
 
@@ -225,6 +269,23 @@ void UringRing::prep_send(int fd, const char* bytes, std::size_t n, std::uint64_
   // MSG_DONTWAIT: a full socket completes with EAGAIN at once instead of the kernel keeping the
   // send (and a pointer into our memory) until there is room; we poll for POLLOUT instead.
   io_uring_prep_send(e, fd, bytes, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  io_uring_sqe_set_data64(e, data);
+  ++inline_ops_;
+}
+
+void UringRing::prep_send_parts(int fd, std::span<const iovec> parts, std::uint64_t data) {
+  Impl& m = *impl_;
+  if (m.parts.size() + parts.size() > m.parts.capacity() ||
+      m.messages.size() == m.messages.capacity()) {
+    submit();  // safe, as for a full submission queue: every send is MSG_DONTWAIT
+  }
+  const std::size_t first = m.parts.size();
+  m.parts.insert(m.parts.end(), parts.begin(), parts.end());
+  msghdr& message = m.messages.emplace_back();
+  message.msg_iov = &m.parts[first];
+  message.msg_iovlen = parts.size();
+  io_uring_sqe* e = m.sqe();
+  io_uring_prep_sendmsg(e, fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
   io_uring_sqe_set_data64(e, data);
   ++inline_ops_;
 }
@@ -243,27 +304,24 @@ void UringRing::prep_cancel(std::uint64_t target) {
 }
 
 void UringRing::recycle(std::uint16_t id) {
-  io_uring_buf_ring_add(impl_->buffers, buffer(id), buffer_bytes_, id, impl_->mask,
-                        static_cast<int>(impl_->recycled));
-  ++impl_->recycled;
-  --out_;  // the kernel sees it at the next submit, before any receive armed with it
+  const bool large = is_large(id);
+  Impl::Group& g = impl_->groups[large ? kLargeGroup : kSmallGroup];
+  io_uring_buf_ring_add(g.entries, buffer(id), buffer_bytes(id), id, g.mask,
+                        static_cast<int>(g.recycled));
+  ++g.recycled;
+  --out_[large ? 1 : 0];  // the kernel sees it at the next submit, before any receive armed with it
 }
 
 void UringRing::submit() {
-  if (impl_->recycled != 0) {
-    io_uring_buf_ring_advance(impl_->buffers, static_cast<int>(impl_->recycled));
-    impl_->recycled = 0;
-  }
+  impl_->advance();
   io_uring_submit(&impl_->ring);
+  impl_->submitted();
   inline_ops_ = 0;
 }
 
 bool UringRing::submit_and_wait(unsigned wait_nr, unsigned timeout_us,
                                 std::vector<Completion>& out) {
-  if (impl_->recycled != 0) {
-    io_uring_buf_ring_advance(impl_->buffers, static_cast<int>(impl_->recycled));
-    impl_->recycled = 0;
-  }
+  impl_->advance();
   inline_ops_ = 0;
   io_uring_cqe* first = nullptr;
   int r = 0;
@@ -275,6 +333,7 @@ bool UringRing::submit_and_wait(unsigned wait_nr, unsigned timeout_us,
     ts.tv_nsec = static_cast<long long>(timeout_us % 1'000'000) * 1000;
     r = io_uring_submit_and_wait_timeout(&impl_->ring, &first, wait_nr, &ts, nullptr);
   }
+  impl_->submitted();
   if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
     errno = -r;
     return false;
@@ -285,7 +344,9 @@ bool UringRing::submit_and_wait(unsigned wait_nr, unsigned timeout_us,
   io_uring_for_each_cqe(&impl_->ring, head, cqe) {
     ++seen;
     if (cqe->user_data == LIBURING_UDATA_TIMEOUT) continue;
-    if ((cqe->flags & IORING_CQE_F_BUFFER) != 0) ++out_;
+    if ((cqe->flags & IORING_CQE_F_BUFFER) != 0) {
+      ++out_[is_large(static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT)) ? 1 : 0];
+    }
     out.push_back(Completion{cqe->user_data, cqe->res, cqe->flags});
   }
   io_uring_cq_advance(&impl_->ring, seen);
@@ -309,9 +370,11 @@ bool UringRing::enable(std::string* why) {
   *why = "built without liburing";
   return false;
 }
-void UringRing::prep_recv_multishot(int /*fd*/, std::uint64_t /*data*/) {}
+void UringRing::prep_recv_multishot(int /*fd*/, bool /*large*/, std::uint64_t /*data*/) {}
 void UringRing::prep_send(int /*fd*/, const char* /*bytes*/, std::size_t /*n*/,
                           std::uint64_t /*data*/) {}
+void UringRing::prep_send_parts(int /*fd*/, std::span<const iovec> /*parts*/,
+                                std::uint64_t /*data*/) {}
 void UringRing::prep_poll(int /*fd*/, unsigned /*events*/, std::uint64_t /*data*/) {}
 void UringRing::prep_cancel(std::uint64_t /*target*/) {}
 void UringRing::recycle(std::uint16_t /*id*/) {}

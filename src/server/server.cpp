@@ -29,6 +29,8 @@ ReactorOptions reactor_options(const ServerConfig& config) {
   o.worker.uring.buffers = config.io_uring_buffers;
   o.worker.uring.buffer_bytes =
       static_cast<unsigned>(std::min<std::uint64_t>(config.read_buffer_bytes, 4096));
+  o.worker.uring.large_buffer_bytes =
+      static_cast<unsigned>(std::min<std::uint64_t>(config.read_buffer_bytes, 16384));
   o.worker.uring.batch = config.io_uring_batch;
   o.worker.uring.batch_timeout_us = config.io_uring_batch_timeout_us;
   o.worker.uring.defer_taskrun = config.io_uring_defer_taskrun;

@@ -35,15 +35,19 @@ struct ConnectionState {
   bool linger_heard : 1 = false;   // input arrived since the last linger sweep
   unsigned linger_sweeps : 3 = 0;  // sweeps survived (a peer that keeps sending is cut)
   // The io_uring backend's view of the connection's operations in the kernel.
-  bool recv_live : 1 = false;        // a receive or POLLIN poll is armed (its end not seen yet)
-  bool recv_cancelling : 1 = false;  // ... and a cancel for it was submitted
-  bool recv_multishot : 1 = false;   // ... and it is a multishot receive (else the poll)
-  bool recv_starved : 1 = false;     // the buffer ring ran dry: waits for a buffer to come back
-  bool send_in_flight : 1 = false;   // a send was prepared; its completion is not seen yet
-  bool flush_queued : 1 = false;     // on the worker's list of sends to prepare from `pending`
-  bool pollout_armed : 1 = false;    // the socket was full: a POLLOUT poll waits for room
-  bool batch_receiver : 1 = false;   // counted among the last batch's receiving connections
-  OutputBuffer pending;              // bytes the kernel did not take yet
+  bool recv_live : 1 = false;         // a receive or POLLIN poll is armed (its end not seen yet)
+  bool recv_cancelling : 1 = false;   // ... and a cancel for it was submitted
+  bool recv_multishot : 1 = false;    // ... and it is a multishot receive (else the poll)
+  bool recv_starved : 1 = false;      // the small buffers ran out: waits for one to come back
+  bool recv_was_starved : 1 = false;  // ... and was re-armed, and has received nothing since
+  bool recv_by_poll : 1 = false;      // the buffers ran out again: polls and reads as on epoll
+  bool send_in_flight : 1 = false;    // a send was prepared; its completion is not seen yet
+  bool flush_queued : 1 = false;      // on the worker's list of sends to prepare from `pending`
+  bool pollout_armed : 1 = false;     // the socket was full: a POLLOUT poll waits for room
+  bool batch_receiver : 1 = false;    // counted among the last batch's receiving connections
+  bool recv_large : 1 = false;        // receives into the large buffers (its messages fill small)
+  unsigned small_receives : 2 = 0;    // ... and how many in a row were small (3: back to small)
+  OutputBuffer pending;               // bytes the kernel did not take yet
 
   std::uint64_t key() const { return (std::uint64_t{generation} << 32) | slot; }
   bool open() const { return fd >= 0; }
@@ -53,10 +57,14 @@ struct ConnectionState {
     recv_cancelling = false;
     recv_multishot = false;
     recv_starved = false;
+    recv_was_starved = false;
+    recv_by_poll = false;
     send_in_flight = false;
     flush_queued = false;
     pollout_armed = false;
     batch_receiver = false;
+    recv_large = false;
+    small_receives = 0;
   }
 };
 

@@ -8,14 +8,18 @@
 // prep_*() queue operations for the next submit; a full submission queue is submitted early,
 // which is harmless because every send is MSG_DONTWAIT: the kernel runs it (or fails it with
 // EAGAIN) inside the submit, so its memory is no longer read once the submit returns, and its
-// completion is already posted. Buffers handed out by receive completions belong to the caller
+// completion is already posted (the same holds for the copies of a prep_send_parts()' pieces,
+// reused once the submit returns). Buffers handed out by receive completions belong to the caller
 // until recycle(); recycled buffers return to the kernel at the next submit. Everything is used
 // on one thread. Without liburing at build time, probe() says so and init() fails.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,8 +59,11 @@ struct Completion {
 };
 
 struct UringParams {
-  unsigned buffers = 256;           // provided receive buffers (rounded up to a power of two)
-  unsigned buffer_bytes = 4096;     // bytes of each
+  unsigned buffers = 256;        // provided receive buffers (rounded up to a power of two)
+  unsigned buffer_bytes = 4096;  // bytes of each
+  // A second ring of buffers this large (as many bytes in all as the first) for connections
+  // whose messages fill a small one; none unless larger than buffer_bytes.
+  unsigned large_buffer_bytes = 0;
   unsigned batch = 32;              // most receive completions one wait asks for; 1 = no batching
   unsigned batch_timeout_us = 100;  // the longest a batched wait blocks for its batch
   bool defer_taskrun = true;        // IORING_SETUP_DEFER_TASKRUN when the kernel has it
@@ -80,9 +87,13 @@ class UringRing {
   // The setup flags in use, for the log.
   const std::string& setup() const { return setup_; }
 
-  // A multishot receive into the provided buffers: armed until it ends or is cancelled.
-  void prep_recv_multishot(int fd, std::uint64_t data);
+  // A multishot receive into the provided buffers, small or (if there are) large: armed until
+  // it ends or is cancelled.
+  void prep_recv_multishot(int fd, bool large, std::uint64_t data);
   void prep_send(int fd, const char* bytes, std::size_t n, std::uint64_t data);
+  // One send of several pieces in order (a SENDMSG): `parts` is copied, so it need not outlive
+  // the call. At most buffer_count() pieces.
+  void prep_send_parts(int fd, std::span<const iovec> parts, std::uint64_t data);
   void prep_poll(int fd, unsigned events, std::uint64_t data);
   void prep_cancel(std::uint64_t target);
   void recycle(std::uint16_t buffer);
@@ -97,20 +108,40 @@ class UringRing {
   bool submit_and_wait(unsigned wait_nr, unsigned timeout_us, std::vector<Completion>& out);
   void submit();
 
-  char* buffer(std::uint16_t id) const { return base_ + (std::size_t{id} * buffer_bytes_); }
-  unsigned buffer_bytes() const { return buffer_bytes_; }
-  unsigned buffer_count() const { return count_; }
-  // Buffers the kernel may fill once the next submit gives back the recycled ones.
-  unsigned buffers_free() const { return count_ - out_; }
+  // Buffer ids: the small buffers' first, then the large ones'.
+  bool is_large(std::uint16_t id) const { return id >= count_; }
+  char* buffer(std::uint16_t id) const {
+    return is_large(id) ? large_base_ + (std::size_t{id - count_} * large_bytes_)
+                        : base_ + (std::size_t{id} * buffer_bytes_);
+  }
+  unsigned buffer_bytes(std::uint16_t id) const {
+    return is_large(id) ? large_bytes_ : buffer_bytes_;
+  }
+  unsigned buffer_bytes() const { return buffer_bytes_; }  // a small one's
+  bool has_large() const { return large_count_ != 0; }
+  unsigned buffer_count() const { return count_ + large_count_; }
+  // The most bytes one ring's buffers hold (the two hold about the same).
+  std::size_t ring_bytes() const {
+    const std::size_t small = std::size_t{count_} * buffer_bytes_;
+    const std::size_t large = std::size_t{large_count_} * large_bytes_;
+    return small > large ? small : large;
+  }
+  // Buffers of a ring the kernel may fill once the next submit gives back the recycled ones.
+  unsigned buffers_free(bool large) const {
+    return large ? large_count_ - out_[1] : count_ - out_[0];
+  }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   char* base_ = nullptr;
+  char* large_base_ = nullptr;
   unsigned buffer_bytes_ = 0;
   unsigned count_ = 0;
-  unsigned out_ = 0;         // buffers handed out by completions and not yet given back
-  unsigned inline_ops_ = 0;  // sends and cancels prepared: each completes within the submit
+  unsigned large_bytes_ = 0;
+  unsigned large_count_ = 0;
+  unsigned out_[2] = {0, 0};  // buffers of each ring handed out and not yet given back
+  unsigned inline_ops_ = 0;   // sends and cancels prepared: each completes within the submit
   std::string setup_;
 };
 

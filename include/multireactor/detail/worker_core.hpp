@@ -151,6 +151,8 @@ class WorkerCore : protected EventLoop::Handler {
   // A POLLIN poll (see uring_arm_receive) completed: the connection to read as on epoll, or null.
   ConnectionState* uring_readable(const Completion& e);
   void uring_after_read(ConnectionState& c);
+  // After the read a POLLIN poll asked for, which took `bytes`.
+  void uring_after_poll_read(ConnectionState& c, std::uint64_t bytes);
   // Counts `c` once among this batch's receiving connections (what batching waits for).
   void count_batch_receiver(ConnectionState& c);
   std::span<const char> received_bytes() const {
@@ -223,6 +225,12 @@ class WorkerCore : protected EventLoop::Handler {
   void uring_release(ConnectionState& c);
   void uring_send_done(const Completion& e);
   void uring_buffer_send_done(const Completion& e);
+  // Joins bytes of the buffer being delivered to c's send; false when they must be queued.
+  bool uring_gather(ConnectionState& c, std::uint32_t offset, std::uint32_t length);
+  void uring_prepare_gathered();
+  void recycle_from(std::uint16_t id);  // a held buffer and those linked after it
+  // After a delivery: should c's receive move to the other size of buffers (and so be re-armed)?
+  bool switch_buffer_size(ConnectionState& c);
   void uring_finish();
 
   BufferBudget own_budget_;  // used when options.budget is null (unbounded in practice)
@@ -246,13 +254,27 @@ class WorkerCore : protected EventLoop::Handler {
   std::thread thread_;
 
   // The io_uring backend (loop thread only). A buffer a receive filled stays with the send that
-  // echoes it until that send's completion; held_ tells which connection and which bytes.
+  // echoes it until that send's completion; held_ tells which connection and which bytes, and
+  // links the buffers one send takes together, in order.
+  static constexpr std::uint16_t kNoBuffer = 0xFFFF;  // ids are below 32768
   struct HeldBuffer {
     std::uint64_t key = 0;
     std::uint32_t offset = 0;
     std::uint32_t length = 0;
+    std::uint16_t next = kNoBuffer;
   };
   std::vector<HeldBuffer> held_;  // by buffer id
+  // The sends gathered in this batch, prepared just before the next submit: a connection's
+  // buffers that arrive while its send is still being gathered join that send instead of being
+  // copied into its queue (several receive completions come in a row for a pipelining client).
+  struct GatheredSend {
+    std::uint64_t key;
+    std::uint16_t first;
+    std::uint16_t last;
+    std::uint16_t parts;
+  };
+  std::vector<GatheredSend> gathered_;
+  std::vector<iovec> send_parts_;  // scratch for one gathered send's pieces
   std::uint16_t current_buffer_ = 0;
   std::uint32_t current_length_ = 0;
   bool delivering_ = false;    // received_bytes() is valid
@@ -260,9 +282,9 @@ class WorkerCore : protected EventLoop::Handler {
   // Keys of the connections that received data in the last batch, each once.
   std::vector<std::uint64_t> batch_receivers_;
   unsigned receive_peak_ = 0;   // their recent peak count, decaying by an eighth per batch
-  std::size_t ring_bytes_ = 0;  // all the receive buffers together
+  std::size_t ring_bytes_ = 0;  // the receive buffers of one size together
   std::vector<std::uint64_t> flush_list_;  // keys whose pending output is sent at the next wait
-  std::vector<std::uint64_t> starved_;     // keys whose receive found no buffer
+  std::vector<std::uint64_t> starved_;     // keys waiting for a small buffer, oldest first
   std::vector<int> closing_fds_;           // closed after the next submit (see uring_release)
   RelaxedCounter uring_iterations_;
   std::atomic<IoBackend> backend_{IoBackend::kEpoll};
