@@ -92,8 +92,7 @@ struct UringRing::Impl {
     io_uring_submit(&ring);  // the queue is full: safe, see the contract
     return io_uring_get_sqe(&ring);
   }
-  // After a submit: what the kernel was given is read, so the storage is free again (unless the
-  // kernel left entries in the queue, as it may when its completion queue overflows).
+  // Gives the recycled buffers of each ring to the kernel (before a submit).
   void advance() {
     for (Group& g : groups) {
       if (g.recycled == 0) continue;
@@ -101,6 +100,8 @@ struct UringRing::Impl {
       g.recycled = 0;
     }
   }
+  // After a submit: what the kernel was given is read, so the storage is free again (unless the
+  // kernel left entries in the queue, as it may when its completion queue overflows).
   void submitted() {
     if (io_uring_sq_ready(&ring) != 0) return;
     parts.clear();
