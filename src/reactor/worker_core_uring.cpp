@@ -153,8 +153,8 @@ ConnectionState* WorkerCore::uring_received(const Completion& e) {
     // received anything, it polls for POLLIN and reads into the worker's own buffer, as on
     // epoll, until a read finds little (uring_after_poll_read): the rings cannot hold the
     // bursts of many connections streaming, and waiting cost, at 1,000 x 16 KiB x pipeline 16,
-    // one failed receive per receive (1.2x epoll's CPU per message, 1.05x polling), while
-    // polling at once for small messages cost 1.1-1.2x at 1,000 x 64 B (0.9x waiting).
+    // one failed receive per receive (1.21x epoll's CPU per message, 1.05x polling), while
+    // polling at once for small messages cost 1.07-1.18x at 1,000 x 64 B (0.86-1.02x waiting).
     stats_.receive_buffer_shortages.add(1);
     if (c->recv_large || c->recv_was_starved) {
       c->recv_was_starved = false;
