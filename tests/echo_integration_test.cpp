@@ -464,6 +464,24 @@ TEST(UringReceives, AConnectionWhoseMessagesFillASmallBufferReceivesIntoLargeOne
   ASSERT_TRUE(ping_pong(client, 16 * 1024, 10));
 }
 
+TEST(UringReceives, AStreamThatFillsALargeBufferIsReadAsOnEpoll) {
+  Server server(test::loopback_config(1));  // read_buffer_bytes 64 KiB: 4 and 16 KiB buffers
+  server.start();
+  if (server.io_backend() != IoBackend::kIoUring) GTEST_SKIP() << "the io_uring backend only";
+  TestClient client = TestClient::connect(server.port(), Deadline(5s));
+  ASSERT_TRUE(client.valid()) << client.connect_error();
+  // 48 KiB messages: one loopback segment each, three 16 KiB buffers.
+  constexpr int kMessages = 40;
+  ASSERT_TRUE(ping_pong(client, 48 * 1024, kMessages));
+  // From the rings every message takes at least three receives; once a 16 KiB buffer fills, the
+  // connection polls and reads up to read_buffer_bytes at a time, one read for most messages.
+  const WorkerStatsSnapshot total = test::total_stats(server);
+  EXPECT_LT(total.reads, 2U * kMessages) << test::describe_stats(server);
+  // And back to the rings once a read finds little: the echoes stay whole.
+  ASSERT_TRUE(ping_pong(client, 64, 20));
+  ASSERT_TRUE(ping_pong(client, 48 * 1024, 10));
+}
+
 TEST(UringReceives, ARingRunDryLosesNothingAndEachShortageIsFollowedByARead) {
   ServerConfig config = test::loopback_config(1);
   config.io_uring_buffers = 2;  // two 4 KiB buffers and two 16 KiB ones: dry at once

@@ -40,7 +40,7 @@ struct ConnectionState {
   bool recv_multishot : 1 = false;    // ... and it is a multishot receive (else the poll)
   bool recv_starved : 1 = false;      // the small buffers ran out: waits for one to come back
   bool recv_was_starved : 1 = false;  // ... and was re-armed, and has received nothing since
-  bool recv_by_poll : 1 = false;      // the buffers ran out again: polls and reads as on epoll
+  bool recv_by_poll : 1 = false;      // a stream, or the buffers ran out again: reads as epoll
   bool send_in_flight : 1 = false;    // a send was prepared; its completion is not seen yet
   bool flush_queued : 1 = false;      // on the worker's list of sends to prepare from `pending`
   bool pollout_armed : 1 = false;     // the socket was full: a POLLOUT poll waits for room
