@@ -158,6 +158,7 @@ void WorkerCore::adopt(int fd) {
     return;
   }
   if (uring_ != nullptr) {
+    uring_->add_file(fd);
     uring_arm_receive(*c);
   } else {
     registration_.add(fd, kReadable, c->key());

@@ -83,8 +83,10 @@ bool WorkerCore::uring_wait() {
     // The closes cannot wait for the wait: the peer's FIN would. Submitting first runs every
     // operation that still names these descriptors, and the cancels that release them.
     uring_->submit();
-    for (const int fd : closing_fds_)
+    for (const int fd : closing_fds_) {
+      uring_->remove_file(fd);
       close(fd);
+    }
     closing_fds_.clear();
   }
   const unsigned sends = uring_->prepared_inline();
@@ -585,14 +587,17 @@ void WorkerCore::uring_release(ConnectionState& c) {
   if (held) {
     closing_fds_.push_back(c.fd);
   } else {
+    uring_->remove_file(c.fd);
     close(c.fd);
   }
 }
 
 void WorkerCore::uring_finish() {
   uring_->submit();
-  for (const int fd : closing_fds_)
+  for (const int fd : closing_fds_) {
+    uring_->remove_file(fd);
     close(fd);
+  }
   closing_fds_.clear();
   uring_.reset();  // ends whatever the kernel still holds for us
 }

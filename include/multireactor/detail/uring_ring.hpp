@@ -97,6 +97,15 @@ class UringRing {
   void prep_poll(int fd, unsigned events, std::uint64_t data);
   void prep_cancel(std::uint64_t target);
   void recycle(std::uint16_t buffer);
+  // A connection's socket in the ring's table of registered files (when the kernel gave one):
+  // operations on it then name the entry, not the descriptor. remove_file() before close(), and
+  // only after the submit that runs the last operation prepared for it.
+  void add_file(int fd);
+  void remove_file(int fd);
+  bool registered(int fd) const {
+    return fd >= 0 && static_cast<std::size_t>(fd) < registered_.size() &&
+           registered_[static_cast<std::size_t>(fd)];
+  }
 
   // Sends and cancels prepared since the last submit: each one's completion is posted within the
   // submit itself.
@@ -140,8 +149,11 @@ class UringRing {
   unsigned count_ = 0;
   unsigned large_bytes_ = 0;
   unsigned large_count_ = 0;
-  unsigned out_[2] = {0, 0};  // buffers of each ring handed out and not yet given back
-  unsigned inline_ops_ = 0;   // sends and cancels prepared: each completes within the submit
+  unsigned out_[2] = {0, 0};      // buffers of each ring handed out and not yet given back
+  unsigned inline_ops_ = 0;       // sends and cancels prepared: each completes within the submit
+  std::vector<bool> registered_;  // by descriptor number: its entry in the files table is set
+  // IOSQE_FIXED_FILE (kernel ABI) for an operation on `fd`.
+  std::uint8_t file_flag(int fd) const { return registered(fd) ? 1U << 0 : 0U; }
   std::string setup_;
 };
 
