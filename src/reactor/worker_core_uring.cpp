@@ -79,16 +79,8 @@ bool WorkerCore::uring_wait() {
   }
   batch_receivers_.clear();
   receive_peak_ = std::max(receivers, receive_peak_ - (receive_peak_ + 7) / 8);
-  if (!closing_fds_.empty()) {
-    // The closes cannot wait for the wait: the peer's FIN would. Submitting first runs every
-    // operation that still names these descriptors, and the cancels that release them.
-    uring_->submit();
-    for (const int fd : closing_fds_) {
-      uring_->remove_file(fd);
-      close(fd);
-    }
-    closing_fds_.clear();
-  }
+  // The closes cannot wait for the wait: the peer's FIN would.
+  if (!closing_fds_.empty()) uring_close_held();
   const unsigned sends = uring_->prepared_inline();
   unsigned wait_nr = 1;
   unsigned timeout_us = 0;
@@ -587,18 +579,26 @@ void WorkerCore::uring_release(ConnectionState& c) {
   if (held) {
     closing_fds_.push_back(c.fd);
   } else {
-    uring_->remove_file(c.fd);
-    close(c.fd);
+    uring_close(c.fd);
   }
 }
 
-void WorkerCore::uring_finish() {
+void WorkerCore::uring_close_held() {
+  // Submitting first runs every operation that still names these descriptors, and the cancels
+  // that release them.
   uring_->submit();
-  for (const int fd : closing_fds_) {
-    uring_->remove_file(fd);
-    close(fd);
-  }
+  for (const int fd : closing_fds_)
+    uring_close(fd);
   closing_fds_.clear();
+}
+
+void WorkerCore::uring_close(int fd) {
+  uring_->remove_file(fd);  // or the ring's table would keep the socket open
+  close(fd);
+}
+
+void WorkerCore::uring_finish() {
+  uring_close_held();
   uring_.reset();  // ends whatever the kernel still holds for us
 }
 

@@ -231,6 +231,8 @@ class WorkerCore : protected EventLoop::Handler {
   void recycle_from(std::uint16_t id);  // a held buffer and those linked after it
   // After a delivery: should c's receive move to the other size of buffers (and so be re-armed)?
   bool switch_buffer_size(ConnectionState& c);
+  void uring_close_held();  // the descriptors in closing_fds_, after a submit
+  void uring_close(int fd);
   void uring_finish();
 
   BufferBudget own_budget_;  // used when options.budget is null (unbounded in practice)
