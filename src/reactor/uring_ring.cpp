@@ -261,8 +261,8 @@ bool UringRing::enable(std::string* why) {
   // A table of registered files, one entry per descriptor number the process may have (8 bytes
   // of kernel memory each): an operation on a registered socket skips the fget/fput pair on the
   // process's file table, which is shared by all the workers (2.1% + 0.7% of the server's CPU at
-  // 1,000 x 64 B x pipeline 8 in `perf record`, 0.1% registered). Without the table (an old
-  // kernel, a tight memlock limit) every operation names the descriptor itself.
+  // 1,000 x 64 B x pipeline 8 in `perf record`, 0.1% registered). Should the kernel refuse the
+  // table, every operation names the descriptor itself.
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
     const auto n = static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, kMaxRegisteredFiles));
